@@ -1,0 +1,42 @@
+// masa: MASA adapter training, zero-shot tracking and evaluation in C and CUDA.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/check.h"
+
+static const char *usage =
+    "usage: masa <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  bench ops     time conv2d, DCNv2 and RoIAlign forward+backward at MASA shapes,\n"
+    "                side by side with PyTorch on this CPU\n"
+    "  check         GPU check: every CUDA op against its CPU twin (exit 3: no GPU)\n"
+    "  config        print the effective config of a recipe after --set overrides\n"
+    "  version       print the version and build features\n"
+    "\n"
+    "common options: --config FILE, --set key=value (repeatable), --threads N,\n"
+    "                --log-level debug|info|warn|error|quiet\n";
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? MASA_EXIT_FAILURE : 0;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+  if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
+  if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
+  if (!strcmp(cmd, "version")) {
+    printf("masa 0.1.0 (CUDA kernels: %s)\n",
+#ifdef MASA_HAVE_CUDA
+           "built"
+#else
+           "not built"
+#endif
+    );
+    return 0;
+  }
+  fprintf(stderr, "masa: unknown command '%s'\n\n%s", cmd, usage);
+  return MASA_EXIT_FAILURE;
+}

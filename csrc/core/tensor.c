@@ -1,0 +1,125 @@
+#include "core/tensor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/check.h"
+
+int64_t shape_numel(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  return n;
+}
+
+int64_t tensor_numel(const tensor *t) { return shape_numel(t->ndim, t->shape); }
+
+tensor tensor_alloc(int ndim, const int64_t *shape) {
+  masa_assert(ndim >= 0 && ndim <= TENSOR_MAX_DIMS);
+  tensor t = {0};
+  t.ndim = ndim;
+  for (int i = 0; i < ndim; i++) {
+    masa_assert(shape[i] >= 0);
+    t.shape[i] = shape[i];
+  }
+  t.data = callocCheck((size_t)shape_numel(ndim, shape), sizeof(float));
+  t.owns = 1;
+  return t;
+}
+
+tensor tensor_alloc4(int64_t n, int64_t c, int64_t h, int64_t w) {
+  int64_t s[4] = {n, c, h, w};
+  return tensor_alloc(4, s);
+}
+
+tensor tensor_view(float *data, int ndim, const int64_t *shape) {
+  masa_assert(ndim >= 0 && ndim <= TENSOR_MAX_DIMS);
+  tensor t = {0};
+  t.data = data;
+  t.ndim = ndim;
+  for (int i = 0; i < ndim; i++) t.shape[i] = shape[i];
+  return t;
+}
+
+void tensor_free(tensor *t) {
+  if (t->owns) free(t->data);
+  memset(t, 0, sizeof *t);
+}
+
+int tensor_same_shape(const tensor *a, const tensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+char *shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+  size_t k = (size_t)snprintf(buf, n, "(");
+  for (int i = 0; i < ndim && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+  if (k < n) snprintf(buf + k, n - k, ")");
+  return buf;
+}
+
+void param_table_init(param_table *t) { memset(t, 0, sizeof *t); }
+
+int param_table_add(param_table *t, const char *name, int ndim, const int64_t *shape, int trainable) {
+  masa_assert(t->params == NULL);
+  masa_assert(ndim >= 0 && ndim <= TENSOR_MAX_DIMS);
+  masa_assert(strlen(name) < sizeof t->entries[0].name);
+  masa_assert(param_table_find(t, name) < 0);
+  if (t->count == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 64;
+    param_entry *e = realloc(t->entries, (size_t)t->cap * sizeof *e);
+    if (!e) masa_die(__FILE__, __LINE__, "realloc", "libc", "out of memory");
+    t->entries = e;
+  }
+  param_entry *e = &t->entries[t->count];
+  memset(e, 0, sizeof *e);
+  snprintf(e->name, sizeof e->name, "%s", name);
+  e->ndim = ndim;
+  for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+  e->numel = shape_numel(ndim, shape);
+  e->trainable = trainable;
+  return t->count++;
+}
+
+void param_table_alloc(param_table *t) {
+  // Trainable entries first, so grads/moments of trainable parameters are one contiguous prefix.
+  size_t off = 0;
+  for (int pass = 1; pass >= 0; pass--)
+    for (int i = 0; i < t->count; i++)
+      if (t->entries[i].trainable == pass) {
+        t->entries[i].offset = off;
+        off += (size_t)t->entries[i].numel;
+        if (pass) t->trainable_total = off;
+      }
+  t->total = off;
+  t->params = callocCheck(t->total, sizeof(float));
+  t->grads = callocCheck(t->total, sizeof(float));
+}
+
+void param_table_alloc_moments(param_table *t, int n_moments) {
+  masa_assert(t->params != NULL);
+  if (n_moments >= 1 && !t->moment1) t->moment1 = callocCheck(t->trainable_total, sizeof(float));
+  if (n_moments >= 2 && !t->moment2) t->moment2 = callocCheck(t->trainable_total, sizeof(float));
+}
+
+int param_table_find(const param_table *t, const char *name) {
+  for (int i = 0; i < t->count; i++)
+    if (strcmp(t->entries[i].name, name) == 0) return i;
+  return -1;
+}
+
+float *param_ptr(const param_table *t, int idx) { return t->params + t->entries[idx].offset; }
+float *param_grad_ptr(const param_table *t, int idx) { return t->grads + t->entries[idx].offset; }
+
+void param_table_zero_grads(param_table *t) { memset(t->grads, 0, t->total * sizeof(float)); }
+
+void param_table_free(param_table *t) {
+  free(t->entries);
+  free(t->params);
+  free(t->grads);
+  free(t->moment1);
+  free(t->moment2);
+  memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,43 @@
+// Checked calls for the CUDA libraries: file:line, the failing call, the library's message,
+// non-zero exit. Every kernel launch is followed by cudaLaunchCheck(); with -DMASA_CUDA_SYNC_DEBUG
+// it also synchronises so an asynchronous fault is reported at the launch that caused it.
+#ifndef MASA_CUDA_CHECK_H
+#define MASA_CUDA_CHECK_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "core/check.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+const char *masa_cublas_status_string(cublasStatus_t s);
+#ifdef __cplusplus
+}
+#endif
+
+#define cudaCheck(call)                                                                   \
+  do {                                                                                    \
+    cudaError_t e_ = (call);                                                              \
+    if (e_ != cudaSuccess) masa_die(__FILE__, __LINE__, #call, "CUDA", cudaGetErrorString(e_)); \
+  } while (0)
+
+#define cublasCheck(call)                                                                 \
+  do {                                                                                    \
+    cublasStatus_t s_ = (call);                                                           \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
+      masa_die(__FILE__, __LINE__, #call, "cuBLAS", masa_cublas_status_string(s_));       \
+  } while (0)
+
+#ifdef MASA_CUDA_SYNC_DEBUG
+#define cudaLaunchCheck()                  \
+  do {                                     \
+    cudaCheck(cudaGetLastError());         \
+    cudaCheck(cudaDeviceSynchronize());    \
+  } while (0)
+#else
+#define cudaLaunchCheck() cudaCheck(cudaGetLastError())
+#endif
+
+#endif

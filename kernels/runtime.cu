@@ -1,0 +1,49 @@
+// Device management helpers and the cuBLAS handle (one per process, created on first use).
+#include <stdio.h>
+
+#include "cuda_check.h"
+#include "kernels.h"
+
+extern "C" const char *masa_cublas_status_string(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "unknown cuBLAS status";
+  }
+}
+
+extern "C" int cuda_device_count(void) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+extern "C" void cuda_device_describe(char *buf, int n) {
+  cudaDeviceProp p;
+  cudaCheck(cudaGetDeviceProperties(&p, 0));
+  snprintf(buf, (size_t)n, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
+           (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+}
+
+extern "C" void *cuda_alloc(size_t bytes) {
+  void *p = NULL;
+  cudaCheck(cudaMalloc(&p, bytes ? bytes : 1));
+  return p;
+}
+extern "C" void cuda_free(void *p) { cudaCheck(cudaFree(p)); }
+extern "C" void cuda_upload(void *dst, const void *src, size_t bytes) {
+  cudaCheck(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+extern "C" void cuda_download(void *dst, const void *src, size_t bytes) {
+  cudaCheck(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+extern "C" void cuda_sync(void) { cudaCheck(cudaDeviceSynchronize()); }
