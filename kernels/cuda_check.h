@@ -6,6 +6,8 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+#include <cudnn.h>
+#include <nccl.h>
 
 #include "core/check.h"
 
@@ -28,6 +30,19 @@ const char *masa_cublas_status_string(cublasStatus_t s);
     cublasStatus_t s_ = (call);                                                           \
     if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
       masa_die(__FILE__, __LINE__, #call, "cuBLAS", masa_cublas_status_string(s_));       \
+  } while (0)
+
+#define cudnnCheck(call)                                                                  \
+  do {                                                                                    \
+    cudnnStatus_t s_ = (call);                                                            \
+    if (s_ != CUDNN_STATUS_SUCCESS)                                                       \
+      masa_die(__FILE__, __LINE__, #call, "cuDNN", cudnnGetErrorString(s_));              \
+  } while (0)
+
+#define ncclCheck(call)                                                                   \
+  do {                                                                                    \
+    ncclResult_t r_ = (call);                                                             \
+    if (r_ != ncclSuccess) masa_die(__FILE__, __LINE__, #call, "NCCL", ncclGetErrorString(r_)); \
   } while (0)
 
 #ifdef MASA_CUDA_SYNC_DEBUG

@@ -16,6 +16,9 @@ int cuda_device_count(void);
 // Name and compute capability of device 0, for reports.
 void cuda_device_describe(char *buf, int n);
 
+// "CUDA runtime X, cuBLAS Y, cuDNN Z, NCCL W" (library versions; needs no device).
+void cuda_library_versions(char *buf, int n);
+
 void *cuda_alloc(size_t bytes);
 void cuda_free(void *p);
 void cuda_upload(void *dst, const void *src, size_t bytes);

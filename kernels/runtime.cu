@@ -47,3 +47,16 @@ extern "C" void cuda_download(void *dst, const void *src, size_t bytes) {
   cudaCheck(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 extern "C" void cuda_sync(void) { cudaCheck(cudaDeviceSynchronize()); }
+
+extern "C" void cuda_library_versions(char *buf, int n) {
+  int rt = 0, nccl = 0;
+  cudaCheck(cudaRuntimeGetVersion(&rt));
+  ncclCheck(ncclGetVersion(&nccl));
+  size_t cudnn = cudnnGetVersion();
+  int cublas_major = 0, cublas_minor = 0;
+  cublasCheck(cublasGetProperty(MAJOR_VERSION, &cublas_major));
+  cublasCheck(cublasGetProperty(MINOR_VERSION, &cublas_minor));
+  snprintf(buf, (size_t)n, "CUDA runtime %d.%d, cuBLAS %d.%d, cuDNN %zu.%zu.%zu, NCCL %d.%d.%d",
+           rt / 1000, (rt % 1000) / 10, cublas_major, cublas_minor, cudnn / 10000, (cudnn / 100) % 100,
+           cudnn % 100, nccl / 10000, (nccl / 100) % 100, nccl % 100);
+}

@@ -26,6 +26,9 @@ printf 'bench.repeats = many\n' >"$tmp/badval.cfg"
 expect "usage without command" 1 "usage: masa" -- "$masa"
 expect "unknown command" 1 "unknown command 'frobnicate'" -- "$masa" frobnicate
 expect "version" 0 "masa 0.1.0" -- "$masa" version
+if "$masa" version | grep -q "CUDA kernels: built"; then  # proves cuBLAS, cuDNN, NCCL link and load
+  expect "version lists CUDA libraries" 0 "cuBLAS .*cuDNN .*NCCL" -- "$masa" version
+fi
 expect "config unknown key names file:line" 1 "typo.cfg:2: unknown key 'bench.chanels'" -- "$masa" config --config "$tmp/typo.cfg"
 expect "config bad value names file:line" 1 "badval.cfg:1: key 'bench.repeats' expects an integer" -- "$masa" config --config "$tmp/badval.cfg"
 expect "config missing file" 1 "nonexistent.cfg: cannot open config" -- "$masa" config --config "$tmp/nonexistent.cfg"

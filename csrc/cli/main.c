@@ -4,6 +4,9 @@
 
 #include "cli/cli.h"
 #include "core/check.h"
+#ifdef MASA_HAVE_CUDA
+#include "kernels.h"
+#endif
 
 static const char *usage =
     "usage: masa <command> [options]\n"
@@ -28,13 +31,14 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
   if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
   if (!strcmp(cmd, "version")) {
-    printf("masa 0.1.0 (CUDA kernels: %s)\n",
+    printf("masa 0.1.0\n");
 #ifdef MASA_HAVE_CUDA
-           "built"
+    char libs[256];
+    cuda_library_versions(libs, sizeof libs);
+    printf("CUDA kernels: built (%s)\n", libs);
 #else
-           "not built"
+    printf("CUDA kernels: not built\n");
 #endif
-    );
     return 0;
   }
   fprintf(stderr, "masa: unknown command '%s'\n\n%s", cmd, usage);

@@ -1,0 +1,117 @@
+#include "core/dist.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "core/log.h"
+
+#ifdef MASA_HAVE_MPI
+#include <mpi.h>
+
+#define mpiCheck(call)                                        \
+  do {                                                        \
+    int rc_ = (call);                                         \
+    if (rc_ != MPI_SUCCESS) {                                 \
+      char msg_[MPI_MAX_ERROR_STRING];                        \
+      int len_ = 0;                                           \
+      MPI_Error_string(rc_, msg_, &len_);                     \
+      masa_die(__FILE__, __LINE__, #call, "MPI", msg_);       \
+    }                                                         \
+  } while (0)
+#endif
+
+// A launcher leaves its marks in the environment; without one we never touch MPI, so a plain
+// `masa train` starts instantly and needs no MPI daemon.
+static int launched_by_mpi(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
+         getenv("MV2_COMM_WORLD_SIZE");
+}
+
+void dist_init(dist_ctx *d, int *argc, char ***argv) {
+  memset(d, 0, sizeof *d);
+  d->world = 1;
+#ifdef MASA_HAVE_MPI
+  if (launched_by_mpi()) {
+    mpiCheck(MPI_Init(argc, argv));
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &d->rank));
+    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &d->world));
+    MPI_Comm node;
+    mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+    mpiCheck(MPI_Comm_rank(node, &d->local_rank));
+    mpiCheck(MPI_Comm_free(&node));
+    d->mpi = 1;
+  }
+#else
+  (void)argc;
+  (void)argv;
+  if (launched_by_mpi())
+    log_warn("started by an MPI launcher, but this build has no MPI: running as a single process");
+#endif
+  log_set_rank(d->rank, d->world);
+}
+
+void dist_finalize(dist_ctx *d) {
+#ifdef MASA_HAVE_MPI
+  if (d->mpi) mpiCheck(MPI_Finalize());
+#endif
+  d->mpi = 0;
+}
+
+#ifdef MASA_HAVE_MPI
+static void allreduce(void *buf, int64_t count, MPI_Datatype t, size_t elem) {
+  // MPI counts are int: reduce in chunks.
+  char *p = buf;
+  while (count > 0) {
+    int n = count > INT_MAX / 2 ? INT_MAX / 2 : (int)count;
+    mpiCheck(MPI_Allreduce(MPI_IN_PLACE, p, n, t, MPI_SUM, MPI_COMM_WORLD));
+    p += (size_t)n * elem;
+    count -= n;
+  }
+}
+#endif
+
+void dist_allreduce_sum_f64(double *buf, int64_t count, void *dist) {
+  dist_ctx *d = dist;
+  if (!d || d->world == 1) return;
+#ifdef MASA_HAVE_MPI
+  allreduce(buf, count, MPI_DOUBLE, sizeof(double));
+#else
+  (void)buf;
+  (void)count;
+#endif
+}
+
+void dist_allreduce_sum_f32(float *buf, int64_t count, void *dist) {
+  dist_ctx *d = dist;
+  if (!d || d->world == 1) return;
+#ifdef MASA_HAVE_MPI
+  allreduce(buf, count, MPI_FLOAT, sizeof(float));
+#else
+  (void)buf;
+  (void)count;
+#endif
+}
+
+void dist_barrier(dist_ctx *d) {
+#ifdef MASA_HAVE_MPI
+  if (d->mpi) mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
+#else
+  (void)d;
+#endif
+}
+
+void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d) {
+#ifdef MASA_HAVE_MPI
+  if (!d->mpi || d->world == 1) return;
+  masa_assert(bytes <= INT_MAX);
+  mpiCheck(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+#else
+  (void)buf;
+  (void)bytes;
+  (void)root;
+  (void)d;
+#endif
+}

@@ -1,0 +1,25 @@
+// Data-parallel process group. One process per device; launched by `mpirun -np N` (or Slurm's
+// srun with PMIx): with MPI compiled in and a launcher present, dist_init joins the world,
+// otherwise the process is rank 0 of 1. All MPI calls go through mpiCheck (file:line, the call,
+// MPI's error string, non-zero exit).
+#ifndef MASA_DIST_H
+#define MASA_DIST_H
+
+#include <stdint.h>
+
+typedef struct {
+  int rank, world;
+  int local_rank;  // rank among the processes of this node (device index)
+  int mpi;         // 1 when MPI was initialised by dist_init
+} dist_ctx;
+
+void dist_init(dist_ctx *d, int *argc, char ***argv);
+void dist_finalize(dist_ctx *d);
+// In-place sums over all ranks (no-ops for world 1).
+void dist_allreduce_sum_f64(double *buf, int64_t count, void *dist);
+void dist_allreduce_sum_f32(float *buf, int64_t count, void *dist);
+void dist_barrier(dist_ctx *d);
+// Copies buf from rank `root` to every rank.
+void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d);
+
+#endif
