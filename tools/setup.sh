@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libopenblas-dev libturbojpeg0-dev libpng-dev libhdf5-dev libcjson-dev
       libopenmpi-dev openmpi-bin
-      python3 python3-numpy python3-h5py python3-torch python3-torchvision)
+      python3 python3-venv python3-pip python3-numpy python3-h5py python3-torch python3-torchvision)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,3 +23,24 @@ if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 /usr/bin/python3 -c "import torch, torchvision, h5py, numpy" \
   || { echo "setup: python3 oracle packages failed to import" >&2; exit 1; }
+
+# Oracles only published on PyPI live in a virtual environment made from /usr/bin/python3 with
+# --system-site-packages, so one interpreter (.venv/bin/python) sees torch and these alike.
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv="$here/.venv"
+# numpy stays the system's (torch and h5py from Debian are built against it): pin it, and pick
+# versions of the PyPI packages that accept it.
+pypi=(pycocotools "opencv-python-headless<4.11")
+if [ ! -x "$venv/bin/python" ]; then
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+if ! "$venv/bin/python" -c "import pycocotools, cv2" 2>/dev/null; then
+  echo "setup: installing ${pypi[*]} into $venv"
+  pin=$(mktemp)
+  /usr/bin/python3 -c "import numpy; print('numpy==' + numpy.__version__)" >"$pin"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$pin" "${pypi[@]}"
+  rm -f "$pin"
+fi
+"$venv/bin/python" -c "import torch, h5py, pycocotools, cv2" \
+  || { echo "setup: $venv cannot import the oracle packages" >&2; exit 1; }
+echo "setup: done (test interpreter: $venv/bin/python)"
