@@ -17,7 +17,9 @@
 //   gradient is scattered into a padded per-image buffer, each channel owned by one thread, in a
 //   fixed order (tile, tap, position). Offset / mask gradients sum over input channels in fixed
 //   groups of DCN_GROUP_CHANNELS (one partial buffer per group, summed in group order), so every
-//   result is bit-identical for any OpenMP thread count.
+//   result is bit-identical for any OpenMP thread count. (The GEMMs are OpenBLAS's: reproducible
+//   for a fixed OpenBLAS thread count, but its threaded sgemm blocks the inner dimension
+//   differently, so y and dweight move in the last bits when OPENBLAS_NUM_THREADS changes.)
 #include "ops/dcn.h"
 
 #include <math.h>
@@ -105,18 +107,16 @@ static void dcn_geometry(const dcn_desc *d, dcn_work *wk, const float *offset, c
                          int64_t b, int64_t p0, int64_t np) {
   const float hf = (float)d->h, wf = (float)d->w;
   const int64_t pw = wk->pw, zero_block = (d->h + 1) * pw;  // rows h, h+1, cols -1, 0: all pad
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
   for (int64_t t = 0; t < wk->taps; t++) {
-    const int64_t i = t / d->kw, j = t % d->kw;
-    const float *oy = offset + b * d->off.batch + 2 * t * d->off.channel;
-    const float *ox = oy + d->off.channel;
-    const float *mk = mask + b * d->msk.batch + t * d->msk.channel;
     for (int64_t p = 0; p < np; p++) {
+      const int64_t i = t / d->kw, j = t % d->kw;
       const int64_t oh = (p0 + p) / d->wo, ow = (p0 + p) % d->wo;
-      const float y = (float)(oh * d->stride - d->pad + i * d->dil) + oy[oh * d->off.row + ow];
-      const float x = (float)(ow * d->stride - d->pad + j * d->dil) + ox[oh * d->off.row + ow];
+      const int64_t o = b * d->off.batch + 2 * t * d->off.channel + oh * d->off.row + ow;
+      const float y = (float)(oh * d->stride - d->pad + i * d->dil) + offset[o];
+      const float x = (float)(ow * d->stride - d->pad + j * d->dil) + offset[o + d->off.channel];
       const int64_t k = t * wk->cap + p;
-      wk->m[k] = mk[oh * d->msk.row + ow];
+      wk->m[k] = mask[b * d->msk.batch + t * d->msk.channel + oh * d->msk.row + ow];
       if (y > -1.0f && y < hf && x > -1.0f && x < wf) {
         const float y0 = floorf(y), x0 = floorf(x);
         wk->idx[k] = ((int64_t)y0 + 1) * pw + (int64_t)x0 + 1;
@@ -195,7 +195,22 @@ static void dcn_col2im(const dcn_desc *d, dcn_work *wk, int64_t np, float *dxpad
         const float *dc = wk->col + (c * taps + t) * np;
         const int64_t *ix = wk->idx + t * cap;
         const float *ly = wk->ly + t * cap, *lx = wk->lx + t * cap, *m = wk->m + t * cap;
-        if (pg) {
+        if (pg && dxc) {  // the common case, fused: one pass over the samples
+          float *gy = pg + t * cap, *gx = pg + (taps + t) * cap, *gm = pg + (2 * taps + t) * cap;
+          for (int64_t p = 0; p < np; p++) {
+            const int64_t q = ix[p];
+            const float a = ly[p], e = lx[p], ha = 1.0f - a, he = 1.0f - e;
+            const float v1 = xc[q], v2 = xc[q + 1], v3 = xc[q + pw], v4 = xc[q + pw + 1];
+            const float g0 = dc[p], gmv = g0 * m[p];
+            gm[p] += g0 * (ha * he * v1 + ha * e * v2 + a * he * v3 + a * e * v4);
+            gy[p] += gmv * (he * (v3 - v1) + e * (v4 - v2));
+            gx[p] += gmv * (ha * (v2 - v1) + a * (v4 - v3));
+            dxc[q] += gmv * (ha * he);
+            dxc[q + 1] += gmv * (ha * e);
+            dxc[q + pw] += gmv * (a * he);
+            dxc[q + pw + 1] += gmv * (a * e);
+          }
+        } else if (pg) {
           float *gy = pg + t * cap, *gx = pg + (taps + t) * cap, *gm = pg + (2 * taps + t) * cap;
           for (int64_t p = 0; p < np; p++) {
             const int64_t q = ix[p];
@@ -206,8 +221,7 @@ static void dcn_col2im(const dcn_desc *d, dcn_work *wk, int64_t np, float *dxpad
             gy[p] += gmv * (he * (v3 - v1) + e * (v4 - v2));
             gx[p] += gmv * (ha * (v2 - v1) + a * (v4 - v3));
           }
-        }
-        if (dxc) {
+        } else if (dxc) {
           for (int64_t p = 0; p < np; p++) {
             const int64_t q = ix[p];
             const float a = ly[p], e = lx[p], ha = 1.0f - a, he = 1.0f - e;
@@ -265,7 +279,7 @@ void dcn_backward_cpu(const dcn_desc *d, const float *x, const float *offset, co
       dcn_col2im(d, &wk, np, dxpad, part);
       if (!part) continue;
       // Sum the group partials in group order; scatter into the strided offset / mask grads.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for collapse(2) schedule(static)
       for (int64_t t = 0; t < taps; t++) {
         for (int64_t p = 0; p < np; p++) {
           float sy = 0.0f, sx = 0.0f, sm = 0.0f;
