@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/h5io.h"
@@ -250,6 +251,28 @@ static void test_params(uint64_t seed) {
   param_table_free(&t), param_table_free(&u), param_table_free(&v);
 }
 
+static void test_arena(void) {
+  arena a;
+  arena_init(&a, 1024);
+  float *p = arena_floats(&a, 10), *q = arena_zeros(&a, 300);  // second one needs a new block
+  int aligned = ((uintptr_t)p % 64 == 0) && ((uintptr_t)q % 64 == 0);
+  int zero = 1;
+  for (int i = 0; i < 300; i++) zero &= q[i] == 0.0f;
+  check_true("arena aligned and zeroed", aligned && zero);
+  arena_mark_t m = arena_mark(&a);
+  size_t used = a.used;
+  (void)arena_floats(&a, 5000);
+  arena_rewind(&a, m);
+  check_true("arena rewind restores usage", a.used == used);
+  size_t peak = a.peak;
+  arena_reset(&a);
+  check_true("arena reset keeps one block of the peak size", a.used == 0 && a.peak == peak);
+  float *r = arena_floats(&a, (int64_t)(peak / sizeof(float)) - 16);
+  r[0] = 1.0f;
+  check_true("after reset the peak fits in one block", a.used <= peak);
+  arena_free(&a);
+}
+
 int main(void) {
   uint64_t seed = test_begin("test_core", 42);
   snprintf(tmpdir, sizeof tmpdir, "/tmp/masa_test_core_XXXXXX");
@@ -261,6 +284,7 @@ int main(void) {
   test_config();
   test_h5(seed);
   test_params(seed);
+  test_arena();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
