@@ -8,11 +8,15 @@
 //   negation of "in range" so NaN coordinates also give 0); inside, coordinates are clamped to
 //   >= 0 and a lower index >= h - 1 snaps to the last row (clamp to edge). Each bin is the sum of
 //   its samples divided by max(grid_h * grid_w, 1).
-// - Arithmetic is float32 in torchvision's operation order, so results match its float path.
-// - Sample positions are separable (y depends on (ph, iy), x on (pw, ix)): one small table per
-//   RoI and axis is built once and reused for every channel.
-// - Backward scatters into dx planes; each thread owns whole (batch, channel) planes and visits
-//   RoIs in index order, so dx is race-free and bit-identical for any thread count.
+// - Sample positions and bilinear weights are computed in float32 in torchvision's operation
+//   order. They are separable (y depends on (ph, iy), x on (pw, ix)), so per RoI and axis we
+//   build once, for every output row/column, the list of pixels its samples touch with their
+//   summed weights ("taps"); a bin is then sum_y wy * sum_x wx * x[y, x] / count. That equals
+//   torchvision's per-sample sum up to float32 reassociation, and costs ~(grid+1)^2 loads per
+//   bin instead of 4 grid^2.
+// - Forward and backward run channel-major: each thread owns whole (batch, channel) planes and
+//   visits RoIs in index order, so a plane stays in cache across RoIs, dx is race-free, and
+//   every result is bit-identical for any thread count.
 // - Multi-level (mmdet SingleRoIExtractor): level from roi_align_map_level; NaN sizes go to 0.
 #include "ops/roi_align.h"
 
@@ -26,37 +30,52 @@
 #define ROI_MAX_GRID 4096
 
 typedef struct {
-  int64_t lo, hi;  // low/high index along the axis (rows are pre-multiplied by the row stride)
-  float wlo, whi;  // 1 - l and l
-  int valid;       // 0: the sample lies outside [-1, size] (or is NaN) and contributes nothing
-} roi_axis_sample;
+  int64_t idx;  // pixel index along the axis (rows pre-multiplied by the row stride)
+  float w;      // summed bilinear weight of every sample of this output row/column on it
+} roi_tap;
+
+typedef struct {
+  int64_t first, count;  // taps [first, first + count) of the tap array
+} roi_tap_run;
 
 typedef struct {
   int64_t batch;
   int level;
-  int64_t gh, gw;   // sampling grid per bin
-  float count;      // max(gh * gw, 1)
-  int64_t ys, xs;   // offsets of this RoI's (out_h * gh) y samples and (out_w * gw) x samples
+  int64_t gh, gw;  // sampling grid per bin
+  float count;     // max(gh * gw, 1)
+  int64_t ys, xs;  // first roi_tap_run of this RoI's out_h rows and out_w columns
 } roi_plan_entry;
 
 typedef struct {
-  roi_plan_entry *e;        // (k)
-  roi_axis_sample *table;   // all y and x samples of all RoIs
+  roi_plan_entry *e;  // (k)
+  roi_tap_run *runs;  // (k * (out_h + out_w))
+  roi_tap *taps;      // per RoI at most 2 * (out_h * gh + out_w * gw)
 } roi_plan;
 
-// Fills out[0 .. out_len*grid) with the samples of one axis, float ops in torchvision's order.
-static void axis_samples(float start, float bin, int64_t out_len, int64_t grid, int64_t size,
-                         int64_t stride, roi_axis_sample *out) {
+// Adds weight w on pixel idx to the run that ends at taps[*end]. Samples come in increasing
+// coordinate order, so a pixel seen before is among the last two taps.
+static void tap_add(roi_tap *taps, int64_t begin, int64_t *end, int64_t idx, float w) {
+  for (int64_t t = *end - 1; t >= begin && t >= *end - 2; t--) {
+    if (taps[t].idx == idx) {
+      taps[t].w += w;
+      return;
+    }
+  }
+  taps[*end].idx = idx;
+  taps[*end].w = w;
+  (*end)++;
+}
+
+// Taps of one axis: for each output index p, the pixels touched by its `grid` samples. Float ops
+// in torchvision's order. Returns the number of taps written from `tap0`.
+static int64_t axis_taps(float start, float bin, int64_t out_len, int64_t grid, int64_t size,
+                         int64_t stride, roi_tap_run *runs, roi_tap *taps, int64_t tap0) {
+  int64_t end = tap0;
   for (int64_t p = 0; p < out_len; p++) {
+    int64_t begin = end;
     for (int64_t i = 0; i < grid; i++) {
-      roi_axis_sample *s = &out[p * grid + i];
       float v = start + (float)p * bin + ((float)i + 0.5f) * bin / (float)grid;
-      if (!(v >= -1.0f && v <= (float)size)) {
-        s->lo = s->hi = 0;
-        s->wlo = s->whi = 0.0f;
-        s->valid = 0;
-        continue;
-      }
+      if (!(v >= -1.0f && v <= (float)size)) continue;  // also NaN
       if (v <= 0.0f) v = 0.0f;
       int64_t lo = (int64_t)v, hi;
       if (lo >= size - 1) {
@@ -66,13 +85,13 @@ static void axis_samples(float start, float bin, int64_t out_len, int64_t grid, 
         hi = lo + 1;
       }
       float l = v - (float)lo;
-      s->lo = lo * stride;
-      s->hi = hi * stride;
-      s->wlo = 1.0f - l;
-      s->whi = l;
-      s->valid = 1;
+      tap_add(taps, begin, &end, lo * stride, 1.0f - l);
+      tap_add(taps, begin, &end, hi * stride, l);
     }
+    runs[p].first = begin;
+    runs[p].count = end - begin;
   }
+  return end - tap0;
 }
 
 // Adaptive grid ceil(size / out) as torchvision computes it; NaN or non-positive sizes give 0
@@ -90,11 +109,27 @@ static int64_t grid_size(int sampling_ratio, float size, int64_t out, int64_t ro
   return (int64_t)g;
 }
 
+// Start and size of a RoI on its feature map, as torchvision.
+static void roi_box(const float *roi, float scale, int aligned, float *x1, float *y1, float *rw,
+                    float *rh) {
+  float off = aligned ? 0.5f : 0.0f;
+  *x1 = roi[1] * scale - off;
+  *y1 = roi[2] * scale - off;
+  *rw = (roi[3] * scale - off) - *x1;
+  *rh = (roi[4] * scale - off) - *y1;
+  if (!aligned) {  // as std::max(size, 1): a NaN size stays NaN
+    *rw = *rw < 1.0f ? 1.0f : *rw;
+    *rh = *rh < 1.0f ? 1.0f : *rh;
+  }
+}
+
 // levels (k) or NULL (all level 0); hs, ws, scales indexed by level.
 static void plan_build(roi_plan *p, int64_t n, int64_t k, const float *rois, const int *levels,
                        const int64_t *hs, const int64_t *ws, const float *scales, int64_t out_h,
                        int64_t out_w, int sampling_ratio, int aligned) {
   p->e = (roi_plan_entry *)mallocCheck((size_t)k * sizeof(roi_plan_entry));
+  p->runs = (roi_tap_run *)mallocCheck((size_t)(k * (out_h + out_w)) * sizeof(roi_tap_run));
+  int64_t *tap0 = (int64_t *)mallocCheck((size_t)k * sizeof(int64_t));
   int64_t total = 0;
   for (int64_t r = 0; r < k; r++) {
     const float *roi = rois + r * 5;
@@ -108,89 +143,73 @@ static void plan_build(roi_plan *p, int64_t n, int64_t k, const float *rois, con
     }
     e->batch = (int64_t)b;
     e->level = levels ? levels[r] : 0;
-    float scale = scales[e->level];
-    float off = aligned ? 0.5f : 0.0f;
-    float x1 = roi[1] * scale - off, y1 = roi[2] * scale - off;
-    float x2 = roi[3] * scale - off, y2 = roi[4] * scale - off;
-    float rw = x2 - x1, rh = y2 - y1;
-    if (!aligned) {
-      rw = fmaxf(rw, 1.0f);  // fmaxf keeps 1 when rw is NaN; torchvision's std::max keeps NaN,
-      rh = fmaxf(rh, 1.0f);  // but NaN start coordinates still make every sample invalid
-    }
+    float x1, y1, rw, rh;
+    roi_box(roi, scales[e->level], aligned, &x1, &y1, &rw, &rh);
     e->gh = grid_size(sampling_ratio, rh, out_h, r);
     e->gw = grid_size(sampling_ratio, rw, out_w, r);
     int64_t cnt = e->gh * e->gw;
     e->count = (float)(cnt > 1 ? cnt : 1);
-    e->ys = total;
-    total += out_h * e->gh;
-    e->xs = total;
-    total += out_w * e->gw;
+    e->ys = r * (out_h + out_w);
+    e->xs = e->ys + out_h;
+    tap0[r] = total;
+    total += 2 * (out_h * e->gh + out_w * e->gw);
   }
-  p->table = (roi_axis_sample *)mallocCheck((size_t)total * sizeof(roi_axis_sample));
-#pragma omp parallel for schedule(static) if (k > 64)
+  p->taps = (roi_tap *)mallocCheck((size_t)total * sizeof(roi_tap));
+#pragma omp parallel for schedule(dynamic, 8) if (k > 64)
   for (int64_t r = 0; r < k; r++) {
-    const float *roi = rois + r * 5;
     const roi_plan_entry *e = &p->e[r];
     int lv = e->level;
-    float scale = scales[lv];
-    float off = aligned ? 0.5f : 0.0f;
-    float x1 = roi[1] * scale - off, y1 = roi[2] * scale - off;
-    float x2 = roi[3] * scale - off, y2 = roi[4] * scale - off;
-    float rw = x2 - x1, rh = y2 - y1;
-    if (!aligned) {
-      rw = fmaxf(rw, 1.0f);
-      rh = fmaxf(rh, 1.0f);
-    }
-    float bin_h = rh / (float)out_h, bin_w = rw / (float)out_w;
-    axis_samples(y1, bin_h, out_h, e->gh, hs[lv], ws[lv], p->table + e->ys);
-    axis_samples(x1, bin_w, out_w, e->gw, ws[lv], 1, p->table + e->xs);
+    float x1, y1, rw, rh;
+    roi_box(rois + r * 5, scales[lv], aligned, &x1, &y1, &rw, &rh);
+    int64_t used = axis_taps(y1, rh / (float)out_h, out_h, e->gh, hs[lv], ws[lv],
+                             p->runs + e->ys, p->taps, tap0[r]);
+    axis_taps(x1, rw / (float)out_w, out_w, e->gw, ws[lv], 1, p->runs + e->xs, p->taps,
+              tap0[r] + used);
   }
+  free(tap0);
 }
 
 static void plan_free(roi_plan *p) {
   free(p->e);
-  free(p->table);
+  free(p->runs);
+  free(p->taps);
 }
 
 // y (k, c, out_h, out_w) from feats[level] (n, c, hs[level], ws[level]).
-static void forward_planned(const roi_plan *p, int64_t k, int64_t c, const float *const *feats,
-                            const int64_t *hs, const int64_t *ws, int64_t out_h, int64_t out_w,
-                            float *y) {
-#pragma omp parallel for collapse(2) schedule(dynamic, 16)
-  for (int64_t r = 0; r < k; r++) {
+static void forward_planned(const roi_plan *p, int64_t n, int64_t k, int64_t c,
+                            const float *const *feats, const int64_t *hs, const int64_t *ws,
+                            int64_t out_h, int64_t out_w, float *y) {
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+  for (int64_t b = 0; b < n; b++) {
     for (int64_t ch = 0; ch < c; ch++) {
-      const roi_plan_entry *e = &p->e[r];
-      int lv = e->level;
-      int64_t hw = hs[lv] * ws[lv];
-      const float *plane = feats[lv] + (e->batch * c + ch) * hw;
-      const roi_axis_sample *ys = p->table + e->ys, *xs = p->table + e->xs;
-      float *out = y + (r * c + ch) * out_h * out_w;
-      for (int64_t ph = 0; ph < out_h; ph++) {
-        for (int64_t pw = 0; pw < out_w; pw++) {
-          float sum = 0.0f;
-          for (int64_t iy = 0; iy < e->gh; iy++) {
-            const roi_axis_sample *sy = &ys[ph * e->gh + iy];
-            if (!sy->valid) continue;
-            const float *row_lo = plane + sy->lo, *row_hi = plane + sy->hi;
-            for (int64_t ix = 0; ix < e->gw; ix++) {
-              const roi_axis_sample *sx = &xs[pw * e->gw + ix];
-              if (!sx->valid) continue;
-              float w1 = sy->wlo * sx->wlo, w2 = sy->wlo * sx->whi;
-              float w3 = sy->whi * sx->wlo, w4 = sy->whi * sx->whi;
-              sum += w1 * row_lo[sx->lo] + w2 * row_lo[sx->hi] + w3 * row_hi[sx->lo] +
-                     w4 * row_hi[sx->hi];
+      for (int64_t r = 0; r < k; r++) {
+        const roi_plan_entry *e = &p->e[r];
+        if (e->batch != b) continue;
+        int lv = e->level;
+        const float *plane = feats[lv] + (b * c + ch) * hs[lv] * ws[lv];
+        float *out = y + (r * c + ch) * out_h * out_w;
+        for (int64_t ph = 0; ph < out_h; ph++) {
+          const roi_tap_run *ry = &p->runs[e->ys + ph];
+          const roi_tap *ty = p->taps + ry->first;
+          for (int64_t pw = 0; pw < out_w; pw++) {
+            const roi_tap_run *rx = &p->runs[e->xs + pw];
+            const roi_tap *tx = p->taps + rx->first;
+            float sum = 0.0f;
+            for (int64_t i = 0; i < ry->count; i++) {
+              const float *row = plane + ty[i].idx;
+              float rs = 0.0f;
+              for (int64_t j = 0; j < rx->count; j++) rs += tx[j].w * row[tx[j].idx];
+              sum += ty[i].w * rs;
             }
+            out[ph * out_w + pw] = sum / e->count;
           }
-          out[ph * out_w + pw] = sum / e->count;
         }
       }
     }
   }
 }
 
-// dfeats[level] (n, c, hs, ws) += RoIAlign^T dy; entries may be NULL. Each thread owns whole
-// (batch, channel) planes of every level and visits RoIs in index order: no races, and the
-// summation order per element does not depend on the thread count.
+// dfeats[level] (n, c, hs, ws) += RoIAlign^T dy; entries may be NULL.
 static void backward_planned(const roi_plan *p, int64_t n, int64_t k, int64_t c,
                              float *const *dfeats, const int64_t *hs, const int64_t *ws,
                              int64_t out_h, int64_t out_w, const float *dy) {
@@ -202,23 +221,18 @@ static void backward_planned(const roi_plan *p, int64_t n, int64_t k, int64_t c,
         if (e->batch != b || !dfeats[e->level]) continue;
         int lv = e->level;
         float *plane = dfeats[lv] + (b * c + ch) * hs[lv] * ws[lv];
-        const roi_axis_sample *ys = p->table + e->ys, *xs = p->table + e->xs;
         const float *g_roi = dy + (r * c + ch) * out_h * out_w;
         for (int64_t ph = 0; ph < out_h; ph++) {
+          const roi_tap_run *ry = &p->runs[e->ys + ph];
+          const roi_tap *ty = p->taps + ry->first;
           for (int64_t pw = 0; pw < out_w; pw++) {
+            const roi_tap_run *rx = &p->runs[e->xs + pw];
+            const roi_tap *tx = p->taps + rx->first;
             float g = g_roi[ph * out_w + pw] / e->count;
-            for (int64_t iy = 0; iy < e->gh; iy++) {
-              const roi_axis_sample *sy = &ys[ph * e->gh + iy];
-              if (!sy->valid) continue;
-              float *row_lo = plane + sy->lo, *row_hi = plane + sy->hi;
-              for (int64_t ix = 0; ix < e->gw; ix++) {
-                const roi_axis_sample *sx = &xs[pw * e->gw + ix];
-                if (!sx->valid) continue;
-                row_lo[sx->lo] += g * (sy->wlo * sx->wlo);
-                row_lo[sx->hi] += g * (sy->wlo * sx->whi);
-                row_hi[sx->lo] += g * (sy->whi * sx->wlo);
-                row_hi[sx->hi] += g * (sy->whi * sx->whi);
-              }
+            for (int64_t i = 0; i < ry->count; i++) {
+              float *row = plane + ty[i].idx;
+              float gy = g * ty[i].w;
+              for (int64_t j = 0; j < rx->count; j++) row[tx[j].idx] += gy * tx[j].w;
             }
           }
         }
@@ -234,7 +248,7 @@ void roi_align_forward_cpu(int64_t n, int64_t c, int64_t h, int64_t w, const flo
   roi_plan p;
   plan_build(&p, n, k, rois, NULL, &h, &w, &spatial_scale, out_h, out_w, sampling_ratio, aligned);
   const float *feats[1] = {x};
-  forward_planned(&p, k, c, feats, &h, &w, out_h, out_w, y);
+  forward_planned(&p, n, k, c, feats, &h, &w, out_h, out_w, y);
   plan_free(&p);
 }
 
@@ -275,7 +289,7 @@ void roi_align_multilevel_forward_cpu(const roi_align_ml_desc *d, const float *c
   roi_plan p;
   plan_build(&p, d->n, k, rois, lv, d->hs, d->ws, scales, d->out_h, d->out_w, d->sampling_ratio,
              d->aligned);
-  forward_planned(&p, k, d->c, feats, d->hs, d->ws, d->out_h, d->out_w, y);
+  forward_planned(&p, d->n, k, d->c, feats, d->hs, d->ws, d->out_h, d->out_w, y);
   plan_free(&p);
   if (levels)
     for (int64_t r = 0; r < k; r++) levels[r] = lv[r];
