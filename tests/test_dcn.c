@@ -296,11 +296,13 @@ static void fd_suite(const char *label, dcn_desc d, uint64_t seed) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Determinism: results bit-identical for 1, 2 and 3 OpenMP threads. 40 input channels give three
-// offset-gradient channel groups (16, 16, 8); 23 x 150 outputs give two row tiles.
-// (OpenBLAS' own thread count is left alone: its sgemm blocks the inner dimension differently
-// when threaded, so y and dweight change in the last bits with OPENBLAS_NUM_THREADS; checked
-// by hand with openblas_set_num_threads. Every sum dcn.c does itself is in a fixed order.)
+// Determinism: 1, 2 and 3 OpenMP threads. 40 input channels give three offset-gradient channel
+// groups (16, 16, 8); 23 x 150 outputs give two row tiles. Every sum dcn.c does itself is in a
+// fixed order, so dx, doffset, dmask and dbias are bit-identical for any thread count. y and
+// dweight come out of OpenBLAS GEMMs, whose threaded sgemm splits the inner dimension by thread
+// count (the OpenMP build follows omp_set_num_threads): those differ in the last bits across
+// thread counts and must be bit-identical only between runs with the same count (run 4 repeats
+// run 3), which is what exact resume needs.
 static void determinism_suite(uint64_t seed) {
   dcn_desc d = dcn_make(2, 40, 23, 150, 24, 3, 1, 1, 1);
   int64_t taps = 9, hw = d.ho * d.wo;
@@ -316,10 +318,10 @@ static void determinism_suite(uint64_t seed) {
   rng_fill_normal(dy, ny, 0, 1, seed, 25);
   rng_fill_normal(b, d.c_out, 0, 1, seed, 26);
   int64_t sizes[6] = {ny, nx, noff, nm, nw, d.c_out};
-  float *res[3][6];
-  int threads[3] = {1, 2, 3};
+  float *res[4][6];
+  int threads[4] = {1, 2, 3, 3};
   int saved = omp_get_max_threads();
-  for (int r = 0; r < 3; r++) {
+  for (int r = 0; r < 4; r++) {
     omp_set_num_threads(threads[r]);
     for (int i = 0; i < 6; i++) res[r][i] = callocCheck((size_t)sizes[i], sizeof(float));
     dcn_forward_cpu(&d, x, off, m, w, b, res[r][0]);
@@ -330,11 +332,22 @@ static void determinism_suite(uint64_t seed) {
   for (int r = 1; r < 3; r++)
     for (int i = 0; i < 6; i++) {
       char what[96];
-      snprintf(what, sizeof what, "determinism %s: %d vs 1 threads, bit-identical", names[i],
-               threads[r]);
-      check_true(what, memcmp(res[0][i], res[r][i], (size_t)sizes[i] * sizeof(float)) == 0);
+      int via_gemm = i == 0 || i == 4;
+      snprintf(what, sizeof what, "determinism %s: %d vs 1 threads, %s", names[i], threads[r],
+               via_gemm ? "GEMM rounding only" : "bit-identical");
+      if (via_gemm)
+        // dweight sums n*ho*wo = 6900 products of O(1) terms: float32 reassociation ~1e-5.
+        check_close(what, res[r][i], res[0][i], sizes[i], i == 4 ? 1e-4 : 1e-6, 1e-5,
+                    "OpenBLAS reassociates the inner sum by thread count");
+      else
+        check_true(what, memcmp(res[0][i], res[r][i], (size_t)sizes[i] * sizeof(float)) == 0);
     }
-  for (int r = 0; r < 3; r++)
+  for (int i = 0; i < 6; i++) {
+    char what[96];
+    snprintf(what, sizeof what, "determinism %s: repeat at 3 threads, bit-identical", names[i]);
+    check_true(what, memcmp(res[2][i], res[3][i], (size_t)sizes[i] * sizeof(float)) == 0);
+  }
+  for (int r = 0; r < 4; r++)
     for (int i = 0; i < 6; i++) free(res[r][i]);
   free(x), free(w), free(off), free(m), free(dy), free(b);
 }

@@ -3,7 +3,7 @@
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is expected to be on the machine already.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
-      libopenblas-dev libturbojpeg0-dev libpng-dev libhdf5-dev libcjson-dev
+      libopenblas-openmp-dev libturbojpeg0-dev libpng-dev libhdf5-dev libcjson-dev
       libopenmpi-dev openmpi-bin
       python3 python3-venv python3-pip python3-numpy python3-h5py python3-torch python3-torchvision)
 missing=()
@@ -30,17 +30,23 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 venv="$here/.venv"
 # numpy stays the system's (torch and h5py from Debian are built against it): pin it, and pick
 # versions of the PyPI packages that accept it.
-pypi=(pycocotools "opencv-python-headless<4.11")
+# motmetrics (py-motmetrics) and trackeval (TrackEval) are the tracking-metric oracles. trackeval
+# 1.0.0 is the last release that accepts numpy < 2; it is installed without its declared
+# dependencies, which would pull opencv-python (clashing with the headless cv2 here), matplotlib and
+# scikit-image, none of which its metrics need: numpy and scipy (via motmetrics) and tabulate do.
+pypi=(pycocotools "opencv-python-headless<4.11" motmetrics tabulate)
+pypi_nodeps=("trackeval==1.0.0")
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-if ! "$venv/bin/python" -c "import pycocotools, cv2" 2>/dev/null; then
-  echo "setup: installing ${pypi[*]} into $venv"
+if ! "$venv/bin/python" -c "import pycocotools, cv2, motmetrics, tabulate, trackeval" 2>/dev/null; then
+  echo "setup: installing ${pypi[*]} ${pypi_nodeps[*]} into $venv"
   pin=$(mktemp)
   /usr/bin/python3 -c "import numpy; print('numpy==' + numpy.__version__)" >"$pin"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$pin" "${pypi[@]}"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$pin" --no-deps "${pypi_nodeps[@]}"
   rm -f "$pin"
 fi
-"$venv/bin/python" -c "import torch, h5py, pycocotools, cv2" \
+"$venv/bin/python" -c "import torch, h5py, pycocotools, cv2, motmetrics, trackeval" \
   || { echo "setup: $venv cannot import the oracle packages" >&2; exit 1; }
 echo "setup: done (test interpreter: $venv/bin/python)"

@@ -1,6 +1,7 @@
 // Activations, row softmax, global average pooling and DyReLU on the CPU.
 // - Elementwise ops work on flat arrays of n floats; backward accumulates (ops/ops.h).
-// - GELU is the exact erf form 0.5 x (1 + erf(x / sqrt 2)) (F.gelu default, approximate='none').
+// - GELU is the exact erf form 0.5 x (1 + erf(x / sqrt 2)) (F.gelu default, approximate='none'),
+//   evaluated as 0.5 x erfc(-x / sqrt 2): no cancellation in 1 + erf for negative x.
 // - Hard sigmoid is mmcv HSigmoid(bias 3, divisor 6) = clamp((x + 3) / 6, 0, 1). Its gradient
 //   follows F.hardsigmoid: 1/6 strictly inside (-3, 3), 0 at and beyond the kinks. (mmcv's
 //   clamp_ would pass 1/6 at exactly +-3 too; the two differ only on that measure-zero set.)
@@ -34,7 +35,7 @@ void relu_backward_cpu(int64_t n, const float *y, const float *dy, float *dx) {
 void gelu_forward_cpu(int64_t n, const float *x, float *y) {
   const float inv_sqrt2 = 0.70710678118654752440f;
 #pragma omp parallel for schedule(static) if (n > ACT_PAR_MIN / 8)
-  for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+  for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * erfcf(-x[i] * inv_sqrt2);
 }
 
 void gelu_backward_cpu(int64_t n, const float *x, const float *dy, float *dx) {
@@ -43,7 +44,7 @@ void gelu_backward_cpu(int64_t n, const float *x, const float *dy, float *dx) {
 #pragma omp parallel for schedule(static) if (n > ACT_PAR_MIN / 8)
   for (int64_t i = 0; i < n; i++) {
     float v = x[i];
-    float cdf = 0.5f * (1.0f + erff(v * inv_sqrt2));
+    float cdf = 0.5f * erfcf(-v * inv_sqrt2);
     float pdf = inv_sqrt2pi * expf(-0.5f * v * v);
     dx[i] += dy[i] * (cdf + v * pdf);
   }

@@ -3,11 +3,16 @@
 //   (c_in, c_out, 2, 2), linear (out, in). Mirrors F.conv2d / F.conv_transpose2d / F.linear.
 // - Zero padding; output pixel (oh, ow) reads input (oh*s - p + i*d, ow*s - p + j*d) for tap (i, j);
 //   taps outside the input read 0 (and receive no gradient).
-// - im2col column buffers are tiled (whole output rows of one image, or several whole images when
-//   maps are small) so memory stays bounded (~16 MB) at 128x128 maps with 2304-long columns.
-// - GEMMs go through gemm_cpu (OpenBLAS, which threads them itself); im2col / col2im / bias loops
-//   use OpenMP outside any GEMM. Bias gradients are summed in double in a fixed order, so they do
-//   not depend on the thread count; weight gradients accumulate tile by tile in a fixed order.
+// - Three conv2d paths, chosen by shape alone: (1) 1x1 / stride 1 / no padding / one group: a
+//   GEMM straight on the input planes; (2) stride 1 with >= 1024 outputs: kh*kw GEMMs on shifted
+//   windows of the zero-padded input (no im2col buffer; see "stride-1 path" below); (3) otherwise
+//   im2col + GEMM, the column buffer tiled (whole output rows of one image, or several whole
+//   images when maps are small) so it stays near 16 MB.
+// - GEMMs go through gemm_cpu; OpenBLAS (pthreads build) threads them. The glue loops (im2col,
+//   col2im, bias) are deliberately serial: an OpenMP pool there alternates with OpenBLAS' pool
+//   every few ms and the two pools' spin-waits fight for the cores (measured 1.5x slower at 2
+//   threads; serial glue matches PyTorch). Bias gradients are summed in double in a fixed order;
+//   weight gradients accumulate tile by tile in a fixed order: nothing depends on thread count.
 #include "ops/conv.h"
 
 #include <string.h>
@@ -15,8 +20,10 @@
 #include "core/check.h"
 #include "ops/gemm.h"
 
-// Bytes of im2col buffer we aim for per tile.
+// Bytes of im2col buffer we aim for per tile (a -D override is for benchmarking only).
+#ifndef CONV_TILE_BYTES
 #define CONV_TILE_BYTES ((int64_t)16 << 20)
+#endif
 
 conv2d_desc conv2d_make(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t k,
                         int64_t s, int64_t p, int64_t d, int64_t g) {
@@ -114,7 +121,6 @@ static void im2col_rows(const conv2d_desc *d, const conv_plan *p, const float *x
   const int64_t kh = d->kh, kw = d->kw, H = d->h, W = d->w, wo = p->wo;
   const int64_t sh = d->stride_h, sw = d->stride_w, ph = d->pad_h, pw = d->pad_w;
   const int64_t dh = d->dil_h, dw = d->dil_w;
-#pragma omp parallel for schedule(static) if (p->K * nrows * wo > 16384)
   for (int64_t r = 0; r < p->K; r++) {
     int64_t ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw;
     const float *xc = xg + ci * H * W;
@@ -152,7 +158,6 @@ static void col2im_rows(const conv2d_desc *d, const conv_plan *p, const float *c
   const int64_t kh = d->kh, kw = d->kw, H = d->h, W = d->w, wo = p->wo;
   const int64_t sh = d->stride_h, sw = d->stride_w, ph = d->pad_h, pw = d->pad_w;
   const int64_t dh = d->dil_h, dw = d->dil_w;
-#pragma omp parallel for schedule(static) if (p->K * nrows * wo > 16384)
   for (int64_t ci = 0; ci < p->cin_g; ci++) {
     float *xc = dxg + ci * H * W;
     for (int64_t i = 0; i < kh; i++) {
@@ -184,27 +189,183 @@ static void col2im_rows(const conv2d_desc *d, const conv_plan *p, const float *c
 static void gather_tile(int64_t c, int64_t c_total, int64_t P, int64_t wo, const float *src,
                         const conv_tile *t, float *dst, int64_t ldd) {
   int64_t len = t->nrows * wo;
-#pragma omp parallel for collapse(2) schedule(static) if (c * t->nimg * len > 16384)
   for (int64_t b = 0; b < t->nimg; b++)
     for (int64_t ch = 0; ch < c; ch++)
-      memcpy(dst + ch * ldd + b * len, src + (b * c_total + ch) * P + t->row0 * wo,
+      memcpy(dst + ch * ldd + b * len, src + ((t->img0 + b) * c_total + ch) * P + t->row0 * wo,
              (size_t)len * sizeof(float));
 }
 
 static void scatter_tile(int64_t c, int64_t c_total, int64_t P, int64_t wo, const float *src,
                          int64_t lds, const conv_tile *t, float *dst) {
   int64_t len = t->nrows * wo;
-#pragma omp parallel for collapse(2) schedule(static) if (c * t->nimg * len > 16384)
   for (int64_t b = 0; b < t->nimg; b++)
     for (int64_t ch = 0; ch < c; ch++)
-      memcpy(dst + (b * c_total + ch) * P + t->row0 * wo, src + ch * lds + b * len,
+      memcpy(dst + ((t->img0 + b) * c_total + ch) * P + t->row0 * wo, src + ch * lds + b * len,
              (size_t)len * sizeof(float));
+}
+
+// ---- stride-1 path without im2col ("wide" output rows) ----
+// With stride 1, tap (i, j) of output q = oh*Wp + ow reads the zero-padded input plane (row pitch
+// Wp = w + 2*pad_w) at q + i*dil_h*Wp + j*dil_w. Computing outputs on the padded row pitch (ow in
+// [0, Wp), the last Wp - wo columns of each row being junk) turns the convolution into kh*kw
+// GEMMs over shifted windows of the padded input, each (c_out, c_in) @ (c_in, L = ho*Wp) with
+// leading dimension = padded plane size. No 9x column buffer, and the junk columns cost only
+// Wp / wo - 1 extra work (used when that is <= 15%). Junk columns read at most (kw-1)*dil_w
+// floats past a plane (into the next plane or a zeroed tail) and never reach a valid output;
+// in backward, dy is zero on them, so they add exact zeros.
+
+typedef struct {
+  int64_t Hp, Wp, plane, L, tail, T;  // padded sizes, plane = Hp*Wp, L = ho*Wp, T = kh*kw
+} wide_geom;
+
+static void conv2d_forward_tiles(const conv2d_desc *d, const conv_plan *pp, const float *x,
+                                 const float *w, float *y);
+static void conv2d_backward_tiles(const conv2d_desc *d, const conv_plan *pp, const float *x,
+                                  const float *w, const float *dy, float *dx, float *dw);
+
+static int conv2d_use_wide(const conv2d_desc *d, const conv_plan *p) {
+  if (d->stride_h != 1 || d->stride_w != 1) return 0;
+  if (p->direct) return 0;  // 1x1 without padding: the input already is the column matrix
+  int64_t Wp = d->w + 2 * d->pad_w;
+  return p->P >= 1024 && (double)Wp <= 1.15 * (double)p->wo;
+}
+
+static wide_geom wide_geom_of(const conv2d_desc *d, const conv_plan *p) {
+  wide_geom gm;
+  gm.Hp = d->h + 2 * d->pad_h;
+  gm.Wp = d->w + 2 * d->pad_w;
+  gm.plane = gm.Hp * gm.Wp;
+  gm.L = p->ho * gm.Wp;
+  gm.tail = (d->kw - 1) * d->dil_w + 1;
+  gm.T = d->kh * d->kw;
+  return gm;
+}
+
+static int64_t wide_tap_offset(const conv2d_desc *d, const wide_geom *gm, int64_t t) {
+  return (t / d->kw) * d->dil_h * gm->Wp + (t % d->kw) * d->dil_w;
+}
+
+// wt (T, c_out, cin_g): the (c_out, cin_g) matrix of each tap, contiguous.
+static float *wide_repack_weights(const conv2d_desc *d, const conv_plan *p, const float *w) {
+  int64_t T = d->kh * d->kw;
+  float *wt = mallocCheck((size_t)(T * d->c_out * p->cin_g) * sizeof(float));
+  for (int64_t co = 0; co < d->c_out; co++)
+    for (int64_t ci = 0; ci < p->cin_g; ci++)
+      for (int64_t t = 0; t < T; t++)
+        wt[(t * d->c_out + co) * p->cin_g + ci] = w[(co * p->cin_g + ci) * T + t];
+  return wt;
+}
+
+// Interior of the padded planes (cin_g of them) <- one image-group of x. Borders stay zero.
+static void wide_pad_input(const conv2d_desc *d, const conv_plan *p, const wide_geom *gm,
+                           const float *xg, float *xpad) {
+  for (int64_t ci = 0; ci < p->cin_g; ci++)
+    for (int64_t ih = 0; ih < d->h; ih++)
+      memcpy(xpad + ci * gm->plane + (ih + d->pad_h) * gm->Wp + d->pad_w,
+             xg + (ci * d->h + ih) * d->w, (size_t)d->w * sizeof(float));
+}
+
+static void conv2d_forward_wide(const conv2d_desc *d, const conv_plan *p, const float *x,
+                                const float *w, float *y) {
+  wide_geom gm = wide_geom_of(d, p);
+  float *wt = wide_repack_weights(d, p, w);
+  float *xpad = callocCheck((size_t)(p->cin_g * gm.plane + gm.tail), sizeof(float));
+  float *ywide = mallocCheck((size_t)(p->cout_g * gm.L) * sizeof(float));
+  for (int64_t b = 0; b < d->n; b++)
+    for (int64_t g = 0; g < d->groups; g++) {
+      wide_pad_input(d, p, &gm, x + (b * d->c_in + g * p->cin_g) * d->h * d->w, xpad);
+      for (int64_t t = 0; t < gm.T; t++)
+        gemm_cpu(0, 0, p->cout_g, gm.L, p->cin_g, 1.0f, wt + (t * d->c_out + g * p->cout_g) * p->cin_g,
+                 p->cin_g, xpad + wide_tap_offset(d, &gm, t), gm.plane, t ? 1.0f : 0.0f, ywide,
+                 gm.L);
+      for (int64_t co = 0; co < p->cout_g; co++)
+        for (int64_t oh = 0; oh < p->ho; oh++)
+          memcpy(y + ((b * d->c_out + g * p->cout_g + co) * p->ho + oh) * p->wo,
+                 ywide + co * gm.L + oh * gm.Wp, (size_t)p->wo * sizeof(float));
+    }
+  free(wt);
+  free(xpad);
+  free(ywide);
+}
+
+static void conv2d_backward_wide(const conv2d_desc *d, const conv_plan *p, const float *x,
+                                 const float *w, const float *dy, float *dx, float *dw) {
+  wide_geom gm = wide_geom_of(d, p);
+  const int64_t HW = d->h * d->w, T = gm.T;
+  float *wt = dx ? wide_repack_weights(d, p, w) : NULL;
+  float *dwt = dw ? callocCheck((size_t)(T * d->c_out * p->cin_g), sizeof(float)) : NULL;
+  float *xpad = dw ? callocCheck((size_t)(p->cin_g * gm.plane + gm.tail), sizeof(float)) : NULL;
+  float *dxpad = dx ? mallocCheck((size_t)(p->cin_g * gm.plane + gm.tail) * sizeof(float)) : NULL;
+  // Junk columns of dywide stay zero (calloc); only valid columns are rewritten.
+  float *dywide = callocCheck((size_t)(p->cout_g * gm.L), sizeof(float));
+  for (int64_t b = 0; b < d->n; b++)
+    for (int64_t g = 0; g < d->groups; g++) {
+      for (int64_t co = 0; co < p->cout_g; co++)
+        for (int64_t oh = 0; oh < p->ho; oh++)
+          memcpy(dywide + co * gm.L + oh * gm.Wp,
+                 dy + ((b * d->c_out + g * p->cout_g + co) * p->ho + oh) * p->wo,
+                 (size_t)p->wo * sizeof(float));
+      if (dw) {
+        // dW_t (cout_g, cin_g) += dy (cout_g, L) @ window_t(xpad)^T (L, cin_g)
+        wide_pad_input(d, p, &gm, x + (b * d->c_in + g * p->cin_g) * HW, xpad);
+        for (int64_t t = 0; t < T; t++)
+          gemm_cpu(0, 1, p->cout_g, p->cin_g, gm.L, 1.0f, dywide, gm.L,
+                   xpad + wide_tap_offset(d, &gm, t), gm.plane, 1.0f,
+                   dwt + (t * d->c_out + g * p->cout_g) * p->cin_g, p->cin_g);
+      }
+      if (dx) {
+        // window_t(dxpad) (cin_g, L) += W_t^T (cin_g, cout_g) @ dy (cout_g, L). Within one call
+        // the rows' windows do not overlap (L <= plane), so threads never write the same float.
+        memset(dxpad, 0, (size_t)(p->cin_g * gm.plane + gm.tail) * sizeof(float));
+        for (int64_t t = 0; t < T; t++)
+          gemm_cpu(1, 0, p->cin_g, gm.L, p->cout_g, 1.0f,
+                   wt + (t * d->c_out + g * p->cout_g) * p->cin_g, p->cin_g, dywide, gm.L, 1.0f,
+                   dxpad + wide_tap_offset(d, &gm, t), gm.plane);
+        for (int64_t ci = 0; ci < p->cin_g; ci++) {
+          float *dxc = dx + (b * d->c_in + g * p->cin_g + ci) * HW;
+          for (int64_t ih = 0; ih < d->h; ih++) {
+            const float *src = dxpad + ci * gm.plane + (ih + d->pad_h) * gm.Wp + d->pad_w;
+            float *dst = dxc + ih * d->w;
+            for (int64_t iw = 0; iw < d->w; iw++) dst[iw] += src[iw];
+          }
+        }
+      }
+    }
+  if (dw)
+    for (int64_t co = 0; co < d->c_out; co++)
+      for (int64_t ci = 0; ci < p->cin_g; ci++)
+        for (int64_t t = 0; t < T; t++)
+          dw[(co * p->cin_g + ci) * T + t] += dwt[(t * d->c_out + co) * p->cin_g + ci];
+  free(wt);
+  free(dwt);
+  free(xpad);
+  free(dxpad);
+  free(dywide);
 }
 
 void conv2d_forward_cpu(const conv2d_desc *d, const float *x, const float *w, const float *bias,
                         float *y) {
   conv2d_validate(d);
   conv_plan p = conv2d_plan(d);
+  if (conv2d_use_wide(d, &p))
+    conv2d_forward_wide(d, &p, x, w, y);
+  else
+    conv2d_forward_tiles(d, &p, x, w, y);
+  if (bias) {
+    int64_t P = p.P, C = d->c_out;
+    for (int64_t b = 0; b < d->n; b++)
+      for (int64_t co = 0; co < C; co++) {
+        float *yc = y + (b * C + co) * P;
+        float bv = bias[co];
+        for (int64_t q = 0; q < P; q++) yc[q] += bv;
+      }
+  }
+}
+
+// im2col path: any stride; tiles of output rows or of whole images.
+static void conv2d_forward_tiles(const conv2d_desc *d, const conv_plan *pp, const float *x,
+                                 const float *w, float *y) {
+  const conv_plan p = *pp;
   const int64_t G = d->groups, HW = d->h * d->w;
   int multi = p.imgs_per_tile > 1;
   float *col = p.direct && !multi ? NULL : mallocCheck((size_t)(p.K * p.cols_cap) * sizeof(float));
@@ -237,23 +398,12 @@ void conv2d_forward_cpu(const conv2d_desc *d, const float *x, const float *w, co
     }
     if (multi) scatter_tile(d->c_out, d->c_out, p.P, p.wo, out, ncols, &t, y);
   }
-  if (bias) {
-    int64_t P = p.P, C = d->c_out;
-#pragma omp parallel for collapse(2) schedule(static) if (d->n * C * P > 16384)
-    for (int64_t b = 0; b < d->n; b++)
-      for (int64_t co = 0; co < C; co++) {
-        float *yc = y + (b * C + co) * P;
-        float bv = bias[co];
-        for (int64_t q = 0; q < P; q++) yc[q] += bv;
-      }
-  }
   free(col);
   free(out);
 }
 
 // dbias[c] += sum over images and pixels of dy[:, c] (double, fixed order).
 static void bias_grad_nchw(int64_t n, int64_t c, int64_t P, const float *dy, float *dbias) {
-#pragma omp parallel for schedule(static) if (n * c * P > 16384)
   for (int64_t co = 0; co < c; co++) {
     double s = 0.0;
     for (int64_t b = 0; b < n; b++) {
@@ -268,9 +418,18 @@ void conv2d_backward_cpu(const conv2d_desc *d, const float *x, const float *w, c
                          float *dx, float *dw, float *dbias) {
   conv2d_validate(d);
   conv_plan p = conv2d_plan(d);
-  const int64_t G = d->groups, HW = d->h * d->w;
   if (dbias) bias_grad_nchw(d->n, d->c_out, p.P, dy, dbias);
   if (!dx && !dw) return;
+  if (conv2d_use_wide(d, &p))
+    conv2d_backward_wide(d, &p, x, w, dy, dx, dw);
+  else
+    conv2d_backward_tiles(d, &p, x, w, dy, dx, dw);
+}
+
+static void conv2d_backward_tiles(const conv2d_desc *d, const conv_plan *pp, const float *x,
+                                  const float *w, const float *dy, float *dx, float *dw) {
+  const conv_plan p = *pp;
+  const int64_t G = d->groups, HW = d->h * d->w;
   int multi = p.imgs_per_tile > 1;
   int need_col = !(p.direct && !multi);
   float *col = need_col ? mallocCheck((size_t)(p.K * p.cols_cap) * sizeof(float)) : NULL;
@@ -348,7 +507,6 @@ void conv_transpose2x2_forward_cpu(int64_t n, int64_t c_in, int64_t h, int64_t w
     for (int64_t r0 = 0; r0 < h; r0 += rows) {
       int64_t nr = h - r0 < rows ? h - r0 : rows, np = nr * w;
       gemm_cpu(1, 0, M, np, c_in, 1.0f, wt, M, x + b * c_in * HW + r0 * w, HW, 0.0f, cols, np);
-#pragma omp parallel for schedule(static) if (M * np > 16384)
       for (int64_t co = 0; co < c_out; co++) {
         float bv = bias ? bias[co] : 0.0f;
         float *yc = y + (b * c_out + co) * HW4;
@@ -379,7 +537,6 @@ void conv_transpose2x2_backward_cpu(int64_t n, int64_t c_in, int64_t h, int64_t 
   for (int64_t b = 0; b < n; b++) {
     for (int64_t r0 = 0; r0 < h; r0 += rows) {
       int64_t nr = h - r0 < rows ? h - r0 : rows, np = nr * w;
-#pragma omp parallel for schedule(static) if (M * np > 16384)
       for (int64_t co = 0; co < c_out; co++) {
         const float *dyc = dy + (b * c_out + co) * HW4;
         for (int64_t a = 0; a < 2; a++)
@@ -412,7 +569,6 @@ void linear_forward_cpu(int64_t n, int64_t in, int64_t out, const float *x, cons
   masa_assert(n >= 0 && in > 0 && out > 0);
   gemm_cpu(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
   if (b) {
-#pragma omp parallel for schedule(static) if (n * out > 16384)
     for (int64_t i = 0; i < n; i++)
       for (int64_t o = 0; o < out; o++) y[i * out + o] += b[o];
   }

@@ -133,7 +133,6 @@ void layer_norm2d_forward_cpu(int64_t n, int64_t c, int64_t hw, float eps, const
     const float *xb = x + b * c * hw + p0;
     float *yb = y + b * c * hw + p0;
     double mu[LN_BLOCK], v[LN_BLOCK];
-    float fm[LN_BLOCK], fr[LN_BLOCK];
     for (int64_t p = 0; p < np; p++) mu[p] = v[p] = 0.0;
     for (int64_t ch = 0; ch < c; ch++)
       for (int64_t p = 0; p < np; p++) mu[p] += xb[ch * hw + p];
@@ -144,14 +143,15 @@ void layer_norm2d_forward_cpu(int64_t n, int64_t c, int64_t hw, float eps, const
         v[p] += t * t;
       }
     for (int64_t p = 0; p < np; p++) {
-      double r = 1.0 / sqrt(v[p] / (double)c + (double)eps);
-      mean[b * hw + p0 + p] = fm[p] = (float)mu[p];
-      rstd[b * hw + p0 + p] = fr[p] = (float)r;
+      v[p] = 1.0 / sqrt(v[p] / (double)c + (double)eps);  // now rstd
+      mean[b * hw + p0 + p] = (float)mu[p];
+      rstd[b * hw + p0 + p] = (float)v[p];
     }
+    // In double: few channels and a large mean would otherwise cost several float32 ulps.
     for (int64_t ch = 0; ch < c; ch++) {
-      float gm = gamma ? gamma[ch] : 1.0f, bt = beta ? beta[ch] : 0.0f;
+      double gm = gamma ? gamma[ch] : 1.0, bt = beta ? beta[ch] : 0.0;
       for (int64_t p = 0; p < np; p++)
-        yb[ch * hw + p] = (xb[ch * hw + p] - fm[p]) * fr[p] * gm + bt;
+        yb[ch * hw + p] = (float)(((double)xb[ch * hw + p] - mu[p]) * v[p] * gm + bt);
     }
   }
 }
@@ -171,13 +171,18 @@ void layer_norm2d_backward_cpu(int64_t n, int64_t c, int64_t hw, const float *x,
     int64_t np = hw - p0 < LN_BLOCK ? hw - p0 : LN_BLOCK;
     const float *xb = x + b * c * hw + p0, *dyb = dy + b * c * hw + p0;
     const float *mb = mean + b * hw + p0, *rb = rstd + b * hw + p0;
-    double A[LN_BLOCK], B[LN_BLOCK];
-    for (int64_t p = 0; p < np; p++) A[p] = B[p] = 0.0;
+    // The saved mean is rounded to float32; S recovers the exact mean (mu = mean + S / c) so
+    // that xhat has zero mean over the channels, as the float64 reference has.
+    double A[LN_BLOCK], B[LN_BLOCK], mu[LN_BLOCK];
+    for (int64_t p = 0; p < np; p++) A[p] = B[p] = mu[p] = 0.0;
+    for (int64_t ch = 0; ch < c; ch++)
+      for (int64_t p = 0; p < np; p++) mu[p] += (double)xb[ch * hw + p] - mb[p];
+    for (int64_t p = 0; p < np; p++) mu[p] = mb[p] + mu[p] / (double)c;
     for (int64_t ch = 0; ch < c; ch++) {
       double gm = gamma ? gamma[ch] : 1.0, sg = 0.0, sb = 0.0;
       for (int64_t p = 0; p < np; p++) {
         double d = dyb[ch * hw + p];
-        double xh = ((double)xb[ch * hw + p] - mb[p]) * rb[p];
+        double xh = ((double)xb[ch * hw + p] - mu[p]) * rb[p];
         A[p] += gm * d;
         B[p] += gm * d * xh;
         sg += d * xh;
@@ -197,7 +202,7 @@ void layer_norm2d_backward_cpu(int64_t n, int64_t c, int64_t hw, const float *x,
       for (int64_t ch = 0; ch < c; ch++) {
         double gm = gamma ? gamma[ch] : 1.0;
         for (int64_t p = 0; p < np; p++) {
-          double xh = ((double)xb[ch * hw + p] - mb[p]) * rb[p];
+          double xh = ((double)xb[ch * hw + p] - mu[p]) * rb[p];
           dxb[ch * hw + p] += (float)(rb[p] * (gm * dyb[ch * hw + p] - A[p] - xh * B[p]));
         }
       }
