@@ -1,0 +1,148 @@
+#include "model/track_head.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "ops/activation.h"
+#include "ops/conv.h"
+
+track_head_cfg track_head_default_cfg(int num_levels, const float *strides) {
+  track_head_cfg c = {0};
+  c.roi = roi_extractor_default(num_levels, strides);
+  c.in_channels = 256;
+  c.num_convs = 4;
+  c.conv_channels = 256;
+  c.gn_groups = 32;
+  c.num_fcs = 1;
+  c.fc_channels = 1024;
+  c.embed_channels = 256;
+  c.trainable = 1;
+  return c;
+}
+
+void track_head_register(track_head *m, param_table *t, const char *prefix,
+                         const track_head_cfg *cfg) {
+  masa_assert(cfg->num_convs >= 0 && cfg->num_convs <= TRACK_HEAD_MAX_CONVS);
+  masa_assert(cfg->num_fcs >= 0 && cfg->num_fcs <= TRACK_HEAD_MAX_FCS);
+  memset(m, 0, sizeof *m);
+  m->cfg = *cfg;
+  char p[200];
+  int64_t c = cfg->in_channels;
+  for (int i = 0; i < cfg->num_convs; i++) {
+    snprintf(p, sizeof p, "%s.embed_head.convs.%d", prefix, i);
+    conv_module_cfg cc = {.c_in = c, .c_out = cfg->conv_channels, .k = 3, .stride = 1, .pad = 1,
+                          .dil = 1, .groups = 1, .bias = -1, .norm = NORM_GN,
+                          .gn_groups = cfg->gn_groups, .relu = 1, .trainable = cfg->trainable};
+    conv_module_register(&m->convs[i], t, p, &cc);
+    c = cfg->conv_channels;
+  }
+  int64_t in = c * cfg->roi.out_size * cfg->roi.out_size;
+  for (int i = 0; i < cfg->num_fcs; i++) {
+    snprintf(p, sizeof p, "%s.embed_head.fcs.%d", prefix, i);
+    m->fc_w[i] = module_param(t, p, "weight", 2, (int64_t[]){cfg->fc_channels, in},
+                              cfg->trainable);
+    m->fc_b[i] = module_param(t, p, "bias", 1, (int64_t[]){cfg->fc_channels}, cfg->trainable);
+    in = cfg->fc_channels;
+  }
+  snprintf(p, sizeof p, "%s.embed_head.fc_embed", prefix);
+  m->embed_w = module_param(t, p, "weight", 2, (int64_t[]){cfg->embed_channels, in},
+                            cfg->trainable);
+  m->embed_b = module_param(t, p, "bias", 1, (int64_t[]){cfg->embed_channels}, cfg->trainable);
+}
+
+void track_head_init(const track_head *m, param_table *t, uint64_t seed) {
+  for (int i = 0; i < m->cfg.num_convs; i++) conv_module_init(&m->convs[i], t, seed);
+  for (int i = 0; i < m->cfg.num_fcs; i++) {
+    init_xavier_uniform(t, m->fc_w[i], 1.0f, seed);
+    init_constant(t, m->fc_b[i], 0.0f);
+  }
+  init_normal(t, m->embed_w, 0.0f, 0.01f, seed);
+  init_constant(t, m->embed_b, 0.0f);
+}
+
+static int64_t flat_dim(const track_head *m) {
+  int64_t c = m->cfg.num_convs > 0 ? m->cfg.conv_channels : m->cfg.in_channels;
+  return c * m->cfg.roi.out_size * m->cfg.roi.out_size;
+}
+
+void track_head_forward(const track_head *m, model_ctx *ctx, const tensor *feats, int64_t k,
+                        const float *rois, track_head_acts *a) {
+  const track_head_cfg *cfg = &m->cfg;
+  param_table *t = ctx->params;
+  memset(a, 0, sizeof *a);
+  a->feats = feats;
+  a->rois = rois;
+  a->k = k;
+  int64_t s = cfg->roi.out_size;
+  masa_assert(feats[0].shape[1] == cfg->in_channels);
+  a->embed = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->embed_channels});
+  if (k == 0) return;  // no RoIs: an empty embedding, nothing for backward
+  a->roi_feats = ctx_tensor4(ctx, k, cfg->in_channels, s, s);
+  roi_extractor_forward(&cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
+  const tensor *x = &a->roi_feats;
+  for (int i = 0; i < cfg->num_convs; i++) {
+    conv_module_forward(&m->convs[i], ctx, x, &a->convs[i]);
+    x = &a->convs[i].out;
+  }
+  const float *h = x->data;
+  int64_t in = flat_dim(m);
+  for (int i = 0; i < cfg->num_fcs; i++) {
+    a->fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->fc_channels});
+    linear_forward_cpu(k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
+                       param_ptr(t, m->fc_b[i]), a->fcs[i].data);
+    relu_forward_cpu(k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
+    h = a->fcs[i].data;
+    in = cfg->fc_channels;
+  }
+  linear_forward_cpu(k, in, cfg->embed_channels, h, param_ptr(t, m->embed_w),
+                     param_ptr(t, m->embed_b), a->embed.data);
+}
+
+void track_head_backward(const track_head *m, model_ctx *ctx, const track_head_acts *a,
+                         const tensor *d_embed, tensor *d_feats) {
+  const track_head_cfg *cfg = &m->cfg;
+  int64_t k = a->k;
+  if (k == 0) return;
+  masa_assert(d_embed->shape[0] == k && d_embed->shape[1] == cfg->embed_channels);
+  param_table *t = ctx->params;
+  int tr = cfg->trainable;
+  int64_t flat = flat_dim(m);
+  // The input of fc_embed and its gradient.
+  const float *x = cfg->num_fcs > 0 ? a->fcs[cfg->num_fcs - 1].data
+                   : cfg->num_convs > 0 ? a->convs[cfg->num_convs - 1].out.data
+                                        : a->roi_feats.data;
+  int64_t in = cfg->num_fcs > 0 ? cfg->fc_channels : flat;
+  float *dx = arena_zeros(ctx->arena, k * in);
+  linear_backward_cpu(k, in, cfg->embed_channels, x, param_ptr(t, m->embed_w), d_embed->data, dx,
+                      tr ? param_grad_ptr(t, m->embed_w) : NULL,
+                      tr ? param_grad_ptr(t, m->embed_b) : NULL);
+  for (int i = cfg->num_fcs - 1; i >= 0; i--) {
+    // dx is the gradient w.r.t. relu(fc_i(.)): mask by the saved output.
+    const float *y = a->fcs[i].data;
+    for (int64_t j = 0; j < k * cfg->fc_channels; j++)
+      if (!(y[j] > 0.0f)) dx[j] = 0.0f;
+    const float *xin = i > 0 ? a->fcs[i - 1].data
+                       : cfg->num_convs > 0 ? a->convs[cfg->num_convs - 1].out.data
+                                            : a->roi_feats.data;
+    int64_t in_i = i > 0 ? cfg->fc_channels : flat;
+    float *dxin = arena_zeros(ctx->arena, k * in_i);
+    linear_backward_cpu(k, in_i, cfg->fc_channels, xin, param_ptr(t, m->fc_w[i]), dx, dxin,
+                        tr ? param_grad_ptr(t, m->fc_w[i]) : NULL,
+                        tr ? param_grad_ptr(t, m->fc_b[i]) : NULL);
+    dx = dxin;
+  }
+  // dx: gradient of the flattened conv output (k, c, 7, 7).
+  int64_t s = cfg->roi.out_size;
+  tensor g = tensor_view(dx, 4, (int64_t[]){k, flat / (s * s), s, s});
+  for (int i = cfg->num_convs - 1; i >= 0; i--) {
+    if (i == 0 && !d_feats) {  // the RoI features' gradient is not needed
+      conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, NULL);
+      return;
+    }
+    tensor gin = ctx_zeros_like(ctx, a->convs[i].x);
+    conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, &gin);
+    g = gin;
+  }
+  roi_extractor_backward(&cfg->roi, a->feats, k, a->rois, g.data, d_feats);
+}

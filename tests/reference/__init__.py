@@ -1,0 +1,1 @@
+"""PyTorch reference modules used by the oracle scripts in tests/."""
