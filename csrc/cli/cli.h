@@ -12,6 +12,7 @@
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
 // Parses the common options into cfg (whose schema the caller has registered), leaving other
