@@ -14,9 +14,13 @@ static const char *usage =
     "commands:\n"
     "  bench ops     time conv2d, DCNv2 and RoIAlign forward+backward at MASA shapes,\n"
     "                side by side with PyTorch on this CPU\n"
+    "  bench data    view pairs per second per core vs JPEG decoding and a Python pipeline\n"
     "  check         GPU check: every CUDA op against its CPU twin (exit 3: no GPU)\n"
     "  config        print the effective config of a recipe after --set overrides\n"
+    "  eval          score tracking results on a benchmark (mot, tao, bdd): CLEAR, IDF1, HOTA, TETA\n"
+    "  synth         write a synthetic SA-1B-format dataset (or MOT sequences with --video)\n"
     "  version       print the version and build features\n"
+    "  views         write the first N training view pairs as pictures + JSON (--data --n --out)\n"
     "\n"
     "common options: --config FILE, --set key=value (repeatable), --threads N,\n"
     "                --log-level debug|info|warn|error|quiet\n";
@@ -32,6 +36,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
+  if (!strcmp(cmd, "views")) return cmd_views(argc - 2, argv + 2);
   if (!strcmp(cmd, "version")) {
     printf("masa 0.1.0\n");
 #ifdef MASA_HAVE_CUDA
