@@ -17,7 +17,10 @@ static const char *usage =
     "  bench data    view pairs per second per core vs JPEG decoding and a Python pipeline\n"
     "  check         GPU check: every CUDA op against its CPU twin (exit 3: no GPU)\n"
     "  config        print the effective config of a recipe after --set overrides\n"
+    "  embed         embeddings of given boxes in one image (--weights --image --boxes --out)\n"
     "  eval          score tracking results on a benchmark (mot, tao, bdd): CLEAR, IDF1, HOTA, TETA\n"
+    "  init          a weights file with the official random initialisation of a recipe's model\n"
+    "  plot          draw the loss curves of a training run (RUN_DIR/metrics.jsonl -> loss.png)\n"
     "  synth         write a synthetic SA-1B-format dataset (or MOT sequences with --video)\n"
     "  version       print the version and build features\n"
     "  views         write the first N training view pairs as pictures + JSON (--data --n --out)\n"
@@ -34,7 +37,10 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
   if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
+  if (!strcmp(cmd, "embed")) return cmd_embed(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+  if (!strcmp(cmd, "init")) return cmd_init(argc - 2, argv + 2);
+  if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
   if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
   if (!strcmp(cmd, "views")) return cmd_views(argc - 2, argv + 2);
   if (!strcmp(cmd, "version")) {
