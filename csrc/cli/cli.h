@@ -15,7 +15,6 @@ int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
-int cmd_plot(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_views(int argc, char **argv);
