@@ -8,15 +8,17 @@
 #define MASA_CLI_H
 
 #include "core/config.h"
-#include "model/masa_model.h"
 
 int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_track(int argc, char **argv);
 int cmd_views(int argc, char **argv);
 // `masa bench data` (cmd_bench_data.c); argv after "data".
 int bench_data(int argc, char **argv);
@@ -24,9 +26,5 @@ int bench_data(int argc, char **argv);
 // Parses the common options into cfg (whose schema the caller has registered), leaving other
 // arguments in rest[0..*nrest). Returns MASA_ERR with a message on a bad option or config.
 int cli_parse_common(int argc, char **argv, config *cfg, char **rest, int *nrest);
-
-// Builds the model a recipe describes and loads its weights (every key checked); MASA_ERR with
-// the problems listed otherwise. (cmd_embed.c)
-int load_model(const config *cfg, const char *weights, masa_model *m);
 
 #endif

@@ -63,22 +63,6 @@ static int read_boxes(const char *path, float **out, int64_t *n) {
   return MASA_OK;
 }
 
-// Builds the model of a recipe and loads its weights (every key checked).
-int load_model(const config *cfg, const char *weights, masa_model *m) {
-  masa_model_cfg mc;
-  if (masa_model_cfg_from_config(cfg, &mc) != MASA_OK) return MASA_ERR;
-  masa_model_build(m, &mc);
-  h5file *f = h5_open_read(weights);
-  if (!f) {
-    masa_model_free(m);
-    return MASA_ERR;
-  }
-  int rc = h5_load_params(f, &m->params, 1);
-  h5_close(f);
-  if (rc != MASA_OK) masa_model_free(m);
-  return rc;
-}
-
 int cmd_embed(int argc, char **argv) {
   config cfg;
   config_init(&cfg);
@@ -120,7 +104,7 @@ int cmd_embed(int argc, char **argv) {
   uint8_t *buf = NULL;
   size_t nbuf = 0;
   image_u8 im = {0};
-  if (load_model(&cfg, weights, &m) != MASA_OK) {
+  if (masa_model_load(&cfg, weights, &m) != MASA_OK) {
     log_error("%s", masa_errmsg());
     config_free(&cfg);
     return 1;

@@ -20,7 +20,10 @@ static const char *usage =
     "  embed         embeddings of given boxes in one image (--weights --image --boxes --out)\n"
     "  eval          score tracking results on a benchmark (mot, tao, bdd): CLEAR, IDF1, HOTA, TETA\n"
     "  init          a weights file with the official random initialisation of a recipe's model\n"
+    "  plot          draw the loss curves of a training run (RUN_DIR/metrics.jsonl -> loss.png)\n"
     "  synth         write a synthetic SA-1B-format dataset (or MOT sequences with --video)\n"
+    "  track         track a video from per-frame detections (MASA / histogram / IoU matching)\n"
+    "  train         train the adapter on an image collection with masks (contrastive instance learning)\n"
     "  version       print the version and build features\n"
     "  views         write the first N training view pairs as pictures + JSON (--data --n --out)\n"
     "\n"
@@ -39,8 +42,11 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "embed")) return cmd_embed(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "init")) return cmd_init(argc - 2, argv + 2);
+  if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
   if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
+  if (!strcmp(cmd, "track")) return cmd_track(argc - 2, argv + 2);
   if (!strcmp(cmd, "views")) return cmd_views(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "version")) {
     printf("masa 0.1.0\n");
 #ifdef MASA_HAVE_CUDA

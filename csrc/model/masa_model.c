@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/error.h"
+#include "core/h5io.h"
 #include "core/log.h"
 
 // Defaults describe MASA-R50 (masa-spec 1.2-3); configs/ override per variant.
@@ -17,6 +18,13 @@ const cfg_key model_schema[] = {
     {"model.backbone_trainable", CFG_BOOL, "true", "MASA-R50 trains its backbone (BN stats frozen)"},
     {"model.vit.size", CFG_STRING, "b", "SAM ViT size: b | l | h"},
     {"model.vit.img_size", CFG_INT, "1024", "SAM input size (fixes the position embedding)"},
+    {"model.vit.depth", CFG_INT, "0", "ViT blocks (0: model.vit.size's, 12 / 24 / 32)"},
+    {"model.vit.embed", CFG_INT, "0", "ViT width (0: model.vit.size's, 768 / 1024 / 1280)"},
+    {"model.vit.heads", CFG_INT, "0", "attention heads (0: model.vit.size's, 12 / 16 / 16)"},
+    {"model.vit.window", CFG_INT, "-1", "window of the windowed blocks (-1: 14; 0: all global)"},
+    {"model.vit.global", CFG_INT_LIST, "", "global-attention blocks (empty: model.vit.size's)"},
+    {"model.vit.out", CFG_INT_LIST, "",
+     "the 4 blocks feeding the pyramid, ascending (empty: the global blocks)"},
     {"model.pyramid", CFG_STRING, "fpn", "fpn | simplefpn"},
     {"model.pyramid_norm", CFG_STRING, "bn_train", "FPN norm: bn_train (SyncBN) | bn_frozen | none"},
     {"model.channels", CFG_INT, "256", "adapter width"},
@@ -55,6 +63,48 @@ static int pick(const char *key, const char *v, const char *const *names, int n,
   return masa_error("config key '%s': unknown value '%s' (expected one of %s)", key, v, opts);
 }
 
+// model.vit.{depth,embed,heads,window,global,out} override the size preset in v (shallow
+// encoders for tests and benchmarks). The SimpleFPN takes exactly 4 block outputs.
+static int vit_cfg_sizes(const config *c, vit_sam_cfg *v) {
+  int64_t depth = config_int(c, "model.vit.depth"), embed = config_int(c, "model.vit.embed");
+  int64_t heads = config_int(c, "model.vit.heads"), window = config_int(c, "model.vit.window");
+  if (depth) v->depth = (int)depth;
+  if (embed) v->embed = embed;
+  if (heads) v->heads = heads;
+  if (window >= 0) v->window = window;
+  if (v->depth < 1 || v->depth > VIT_SAM_MAX_DEPTH)
+    return masa_error("model.vit.depth: %d is not in 1..%d", v->depth, VIT_SAM_MAX_DEPTH);
+  if (v->embed < 1 || v->heads < 1 || v->embed % v->heads)
+    return masa_error("model.vit.embed (%lld) must be a positive multiple of model.vit.heads (%lld)",
+                      (long long)v->embed, (long long)v->heads);
+  if (window < -1) return masa_error("model.vit.window: %lld is negative", (long long)window);
+  int64_t idx[CFG_MAX_LIST];
+  int n = config_int_list(c, "model.vit.global", idx, CFG_MAX_LIST);
+  if (n > 0) {
+    v->n_global = n;
+    for (int i = 0; i < n; i++) v->global_idx[i] = (int)idx[i];
+  }
+  for (int i = 0; i < v->n_global; i++)
+    if (v->global_idx[i] < 0 || v->global_idx[i] >= v->depth)
+      return masa_error("model.vit.global: block %d is not in 0..%d (model.vit.depth %d)",
+                        v->global_idx[i], v->depth - 1, v->depth);
+  n = config_int_list(c, "model.vit.out", idx, CFG_MAX_LIST);
+  if (n == 0) {  // MASA reads the global blocks
+    n = v->n_global;
+    for (int i = 0; i < n; i++) idx[i] = v->global_idx[i];
+  }
+  if (n != 4)
+    return masa_error("model.vit.out: the SimpleFPN takes exactly 4 block outputs, got %d", n);
+  v->n_out = n;
+  for (int i = 0; i < n; i++) {
+    if (idx[i] < 0 || idx[i] >= v->depth || (i > 0 && idx[i] <= idx[i - 1]))
+      return masa_error("model.vit.out: blocks must be ascending in 0..%d (model.vit.depth %d)",
+                        v->depth - 1, v->depth);
+    v->out_idx[i] = (int)idx[i];
+  }
+  return MASA_OK;
+}
+
 int masa_model_cfg_from_config(const config *c, masa_model_cfg *o) {
   memset(o, 0, sizeof *o);
   int v;
@@ -80,6 +130,7 @@ int masa_model_cfg_from_config(const config *c, masa_model_cfg *o) {
   if (v == 0) vit_sam_cfg_b(&o->vit);
   if (v == 1) vit_sam_cfg_l(&o->vit);
   if (v == 2) vit_sam_cfg_h(&o->vit);
+  if (vit_cfg_sizes(c, &o->vit) != MASA_OK) return MASA_ERR;
   o->vit.img_size = config_int(c, "model.vit.img_size");
   if (o->vit.img_size % o->vit.patch) return masa_error("model.vit.img_size must be a multiple of 16");
   if (o->backbone == BACKBONE_VIT_SAM && config_bool(c, "model.backbone_trainable"))
@@ -303,4 +354,15 @@ void masa_embed_rois(const masa_model *m, model_ctx *ctx, const tensor *feats, i
   ctx->training = training;
   memcpy(out, a->embed.data, (size_t)(k * m->cfg.track.embed_channels) * sizeof(float));
   arena_rewind(ctx->arena, mark);
+}
+
+int masa_model_load(const config *c, const char *weights, masa_model *m) {
+  masa_model_cfg mc;
+  if (masa_model_cfg_from_config(c, &mc) != MASA_OK) return MASA_ERR;
+  masa_model_build(m, &mc);
+  h5file *f = h5_open_read(weights);
+  int rc = f ? h5_load_params(f, &m->params, 1) : MASA_ERR;
+  if (f) h5_close(f);
+  if (rc != MASA_OK) masa_model_free(m);
+  return rc;
 }

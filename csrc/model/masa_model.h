@@ -72,6 +72,10 @@ typedef struct {
   track_head track;
 } masa_model;
 
+// Builds the model a recipe describes and loads its weights (every key and shape checked; all
+// problems listed in one message). MASA_ERR leaves m freed.
+int masa_model_load(const config *c, const char *weights, masa_model *m);
+
 // Registers every parameter and allocates the buffers (zeroed).
 void masa_model_build(masa_model *m, const masa_model_cfg *cfg);
 // The official initialisation of every module (reproducible from seed).
