@@ -14,6 +14,7 @@ int cmd_check(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_match(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -22,6 +23,8 @@ int cmd_track(int argc, char **argv);
 int cmd_views(int argc, char **argv);
 // `masa bench data` (cmd_bench_data.c); argv after "data".
 int bench_data(int argc, char **argv);
+// `masa bench embed` (cmd_bench_embed.c); argv after "embed".
+int bench_embed(int argc, char **argv);
 
 // Parses the common options into cfg (whose schema the caller has registered), leaving other
 // arguments in rest[0..*nrest). Returns MASA_ERR with a message on a bad option or config.

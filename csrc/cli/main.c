@@ -1,6 +1,8 @@
 // masa: MASA adapter training, zero-shot tracking and evaluation in C and CUDA.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/check.h"
@@ -14,12 +16,14 @@ static const char *usage =
     "commands:\n"
     "  bench ops     time conv2d, DCNv2 and RoIAlign forward+backward at MASA shapes,\n"
     "                side by side with PyTorch on this CPU\n"
+    "  bench embed   masa embed time and peak memory at 1024x1024 beside the PyTorch reference\n"
     "  bench data    view pairs per second per core vs JPEG decoding and a Python pipeline\n"
     "  check         GPU check: every CUDA op against its CPU twin (exit 3: no GPU)\n"
     "  config        print the effective config of a recipe after --set overrides\n"
     "  embed         embeddings of given boxes in one image (--weights --image --boxes --out)\n"
     "  eval          score tracking results on a benchmark (mot, tao, bdd): CLEAR, IDF1, HOTA, TETA\n"
     "  init          a weights file with the official random initialisation of a recipe's model\n"
+    "  match         held-out instance matching accuracy of a model's embeddings on view pairs\n"
     "  plot          draw the loss curves of a training run (RUN_DIR/metrics.jsonl -> loss.png)\n"
     "  synth         write a synthetic SA-1B-format dataset (or MOT sequences with --video)\n"
     "  track         track a video from per-frame detections (MASA / histogram / IoU matching)\n"
@@ -30,7 +34,18 @@ static const char *usage =
     "common options: --config FILE, --set key=value (repeatable), --threads N,\n"
     "                --log-level debug|info|warn|error|quiet\n";
 
+// libgomp's default (active) wait spins idle OpenMP threads; next to the data loader's worker
+// threads and OpenBLAS on a few cores that starves real work (a training step measured 10x
+// slower). The policy is read when libgomp loads, before main, so set it and re-exec once,
+// unless the user chose a policy.
+static void prefer_passive_omp_wait(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+}
+
 int main(int argc, char **argv) {
+  prefer_passive_omp_wait(argv);
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
     fputs(usage, argc < 2 ? stderr : stdout);
     return argc < 2 ? MASA_EXIT_FAILURE : 0;
@@ -42,6 +57,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "embed")) return cmd_embed(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "init")) return cmd_init(argc - 2, argv + 2);
+  if (!strcmp(cmd, "match")) return cmd_match(argc - 2, argv + 2);
   if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
   if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
   if (!strcmp(cmd, "track")) return cmd_track(argc - 2, argv + 2);
