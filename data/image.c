@@ -67,7 +67,9 @@ static int png_probe(const uint8_t *buf, size_t n, int *h, int *w, const char *w
 
 static int jpeg_header(tjhandle tj, const uint8_t *buf, size_t n, int *h, int *w, int *cs,
                        const char *what) {
-  int sub;
+  int sub = 0;
+  // TurboJPEG leaves the outputs untouched when the data ends before the frame header.
+  *h = *w = 0;
   if (tjDecompressHeader3(tj, buf, (unsigned long)n, w, h, &sub, cs) != 0)
     return masa_error("%s: corrupt JPEG header: %s", what, tjGetErrorStr2(tj));
   if (*h <= 0 || *w <= 0)  // the data ended before the frame header
