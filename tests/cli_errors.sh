@@ -35,6 +35,9 @@ expect "config missing file" 1 "nonexistent.cfg: cannot open config" -- "$masa" 
 expect "config --set override shown" 0 "bench.repeats = 3  # --set" -- "$masa" config --config "$src/configs/bench_ops.cfg" --set bench.repeats=3
 expect "bad --threads" 1 "threads: expected a positive integer" -- "$masa" config --threads zero
 expect "bench needs 'ops'" 1 "usage: masa bench ops" -- "$masa" bench
+for c in "$src"/configs/*.cfg; do
+  expect "recipe $(basename "$c") validates" 0 "= " -- "$masa" config --config "$c"
+done
 # No GPU on CI machines: exit 3 with a message. On a GPU machine the check itself must pass.
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   expect "GPU check passes" 0 "checks passed" -- "$masa" check
