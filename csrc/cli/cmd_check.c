@@ -17,15 +17,10 @@
 #ifdef MASA_HAVE_CUDA
 #include "kernels.h"
 
-#define GUARD 64
-#define SENTINEL (-31337.0f)
-
-typedef struct {
-  int failures, total;
-} check_state;
+#include "cli/gpu_check.h"
 
 // Compares got (with GUARD sentinel floats after n) against ref; prints one table row.
-static void compare(check_state *st, const char *op, const float *got, const float *ref, int64_t n,
+void gpu_check_compare(check_state *st, const char *op, const float *got, const float *ref, int64_t n,
                     double atol, double rtol) {
   double max_abs = 0, max_rel = 0;
   int ok = 1;
@@ -45,7 +40,7 @@ static void compare(check_state *st, const char *op, const float *got, const flo
 }
 
 // Device buffer of n floats followed by GUARD sentinels, initialised from host (or zero).
-static float *dev_guarded(const float *host, int64_t n) {
+float *gpu_check_dev_guarded(const float *host, int64_t n) {
   size_t bytes = (size_t)(n + GUARD) * sizeof(float);
   float *tmp = mallocCheck(bytes);
   for (int64_t i = 0; i < n; i++) tmp[i] = host ? host[i] : 0.0f;
@@ -56,7 +51,7 @@ static float *dev_guarded(const float *host, int64_t n) {
   return d;
 }
 
-static float *host_copy(const float *dev, int64_t n) {
+float *gpu_check_host_copy(const float *dev, int64_t n) {
   size_t bytes = (size_t)(n + GUARD) * sizeof(float);
   float *h = mallocCheck(bytes);
   cuda_sync();
@@ -64,48 +59,48 @@ static float *host_copy(const float *dev, int64_t n) {
   return h;
 }
 
-static float *rnd(int64_t n, uint64_t seed, uint64_t stream) {
+float *gpu_check_random(int64_t n, uint64_t seed, uint64_t stream) {
   float *p = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof(float));
   rng_fill_uniform(p, n, -1.0f, 1.0f, seed, stream);
   return p;
 }
 
 static void check_relu(check_state *st, int64_t n, uint64_t seed) {
-  float *x = rnd(n, seed, 1), *dy = rnd(n, seed, 2), *dx0 = rnd(n, seed, 3);
+  float *x = gpu_check_random(n, seed, 1), *dy = gpu_check_random(n, seed, 2), *dx0 = gpu_check_random(n, seed, 3);
   float *y = mallocCheck((size_t)(n + 1) * sizeof(float));
   float *dx = mallocCheck((size_t)(n + 1) * sizeof(float));
   memcpy(dx, dx0, (size_t)n * sizeof(float));
   relu_forward_cpu(n, x, y);
   relu_backward_cpu(n, y, dy, dx);  // accumulates onto dx0
-  float *dX = dev_guarded(x, n), *dY = dev_guarded(NULL, n), *ddY = dev_guarded(dy, n),
-        *ddX = dev_guarded(dx0, n);
+  float *dX = gpu_check_dev_guarded(x, n), *dY = gpu_check_dev_guarded(NULL, n), *ddY = gpu_check_dev_guarded(dy, n),
+        *ddX = gpu_check_dev_guarded(dx0, n);
   relu_forward_cuda(n, dX, dY, 0);
   relu_backward_cuda(n, dY, ddY, ddX, 0);
   char name[80];
-  float *h = host_copy(dY, n);
+  float *h = gpu_check_host_copy(dY, n);
   snprintf(name, sizeof name, "relu_forward n=%lld", (long long)n);
-  compare(st, name, h, y, n, 0, 0);  // exact: a comparison and a copy
+  gpu_check_compare(st, name, h, y, n, 0, 0);  // exact: a comparison and a copy
   free(h);
-  h = host_copy(ddX, n);
+  h = gpu_check_host_copy(ddX, n);
   snprintf(name, sizeof name, "relu_backward n=%lld (accumulate)", (long long)n);
-  compare(st, name, h, dx, n, 0, 0);  // exact: one float add per element, same order
+  gpu_check_compare(st, name, h, dx, n, 0, 0);  // exact: one float add per element, same order
   free(h);
   cuda_free(dX), cuda_free(dY), cuda_free(ddY), cuda_free(ddX);
   free(x), free(dy), free(dx0), free(y), free(dx);
 }
 
 static void check_linear(check_state *st, int64_t n, int64_t in, int64_t out, uint64_t seed) {
-  float *x = rnd(n * in, seed, 10), *w = rnd(out * in, seed, 11), *b = rnd(out, seed, 12);
-  float *dy = rnd(n * out, seed, 13);
+  float *x = gpu_check_random(n * in, seed, 10), *w = gpu_check_random(out * in, seed, 11), *b = gpu_check_random(out, seed, 12);
+  float *dy = gpu_check_random(n * out, seed, 13);
   float *y = callocCheck((size_t)(n * out + 1), sizeof(float));
   float *dx = callocCheck((size_t)(n * in + 1), sizeof(float));
   float *dw = callocCheck((size_t)(out * in + 1), sizeof(float));
   float *db = callocCheck((size_t)(out + 1), sizeof(float));
   linear_forward_cpu(n, in, out, x, w, b, y);
   linear_backward_cpu(n, in, out, x, w, dy, dx, dw, db);
-  float *dX = dev_guarded(x, n * in), *dW = dev_guarded(w, out * in), *dB = dev_guarded(b, out);
-  float *dY = dev_guarded(NULL, n * out), *ddY = dev_guarded(dy, n * out);
-  float *ddX = dev_guarded(NULL, n * in), *ddW = dev_guarded(NULL, out * in), *ddB = dev_guarded(NULL, out);
+  float *dX = gpu_check_dev_guarded(x, n * in), *dW = gpu_check_dev_guarded(w, out * in), *dB = gpu_check_dev_guarded(b, out);
+  float *dY = gpu_check_dev_guarded(NULL, n * out), *ddY = gpu_check_dev_guarded(dy, n * out);
+  float *ddX = gpu_check_dev_guarded(NULL, n * in), *ddW = gpu_check_dev_guarded(NULL, out * in), *ddB = gpu_check_dev_guarded(NULL, out);
   linear_forward_cuda(n, in, out, dX, dW, dB, dY, 0);
   linear_backward_cuda(n, in, out, dX, dW, ddY, ddX, ddW, ddB, 0);
   // FP32 GEMMs summing up to max(in, n) products of |v| <= 1 in a different order than OpenBLAS:
@@ -114,13 +109,13 @@ static void check_linear(check_state *st, int64_t n, int64_t in, int64_t out, ui
   char name[96];
   float *h;
   snprintf(name, sizeof name, "linear_forward %lldx%lld->%lld", (long long)n, (long long)in, (long long)out);
-  compare(st, name, h = host_copy(dY, n * out), y, n * out, atol, rtol), free(h);
+  gpu_check_compare(st, name, h = gpu_check_host_copy(dY, n * out), y, n * out, atol, rtol), free(h);
   snprintf(name, sizeof name, "linear_backward dx %lldx%lld->%lld", (long long)n, (long long)in, (long long)out);
-  compare(st, name, h = host_copy(ddX, n * in), dx, n * in, atol, rtol), free(h);
+  gpu_check_compare(st, name, h = gpu_check_host_copy(ddX, n * in), dx, n * in, atol, rtol), free(h);
   snprintf(name, sizeof name, "linear_backward dw %lldx%lld->%lld", (long long)n, (long long)in, (long long)out);
-  compare(st, name, h = host_copy(ddW, out * in), dw, out * in, atol, rtol), free(h);
+  gpu_check_compare(st, name, h = gpu_check_host_copy(ddW, out * in), dw, out * in, atol, rtol), free(h);
   snprintf(name, sizeof name, "linear_backward db %lldx%lld->%lld", (long long)n, (long long)in, (long long)out);
-  compare(st, name, h = host_copy(ddB, out), db, out, atol, rtol), free(h);
+  gpu_check_compare(st, name, h = gpu_check_host_copy(ddB, out), db, out, atol, rtol), free(h);
   cuda_free(dX), cuda_free(dW), cuda_free(dB), cuda_free(dY), cuda_free(ddY);
   cuda_free(ddX), cuda_free(ddW), cuda_free(ddB);
   free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
