@@ -9,20 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 py=/usr/bin/python3
 [ -x "$src/.venv/bin/python" ] && py="$src/.venv/bin/python"
-expect() {  # expect NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && grep -q -- "$pat" <<<"$out"; then
-    echo "  $name: PASS"
-  else
-    echo "  $name: FAIL (status $status, want $want; output must match '$pat')"
-    echo "$out" | sed 's/^/    | /' | head -20
-    fail=1
-  fi
-}
+. "$src/tests/lib_cli.sh"
 cfg="$src/configs/demo.cfg"
 "$masa" synth "$tmp/syn" --images 2 --seed 3 >/dev/null 2>&1 || { echo "synth failed"; exit 1; }
 printf '# x1 y1 x2 y2\n10 10 60 80\n\n100 50 200 150\n0 0 320 256\n' >"$tmp/boxes.txt"

@@ -7,20 +7,7 @@ src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-expect() {  # expect NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && grep -q -- "$pat" <<<"$out"; then
-    echo "  $name: PASS"
-  else
-    echo "  $name: FAIL (status $status, want $want; output must match '$pat')"
-    echo "$out" | sed 's/^/    | /' | head -20
-    fail=1
-  fi
-}
+. "$src/tests/lib_cli.sh"
 printf 'bench.channels = 64\nbench.chanels = 3\n' >"$tmp/typo.cfg"
 printf 'bench.repeats = many\n' >"$tmp/badval.cfg"
 expect "usage without command" 1 "usage: masa" -- "$masa"

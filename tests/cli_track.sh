@@ -16,20 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 py=/usr/bin/python3
 [ -x "$src/.venv/bin/python" ] && py="$src/.venv/bin/python"
-expect() {  # expect NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && grep -q -- "$pat" <<<"$out"; then
-    echo "  $name: PASS"
-  else
-    echo "  $name: FAIL (status $status, want $want; output must match '$pat')"
-    echo "$out" | sed 's/^/    | /' | head -20
-    fail=1
-  fi
-}
+. "$src/tests/lib_cli.sh"
 check() {  # check NAME PYTHON_EXPR [ARGS...]: the expression (with sys.argv) must be true
   local name=$1 expr=$2
   shift 2

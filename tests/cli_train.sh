@@ -10,20 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 py=/usr/bin/python3
 [ -x "$src/.venv/bin/python" ] && py="$src/.venv/bin/python"
-expect() {  # expect NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pat=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && grep -q -- "$pat" <<<"$out"; then
-    echo "  $name: PASS"
-  else
-    echo "  $name: FAIL (status $status, want $want; output must match '$pat')"
-    echo "$out" | sed 's/^/    | /' | tail -20
-    fail=1
-  fi
-}
+. "$src/tests/lib_cli.sh"
 cfg="$src/configs/demo.cfg"
 "$masa" synth "$tmp/syn" --images 12 --seed 5 >/dev/null 2>&1 || { echo "synth failed"; exit 1; }
 # Small views and batches keep this quick; one thread so GEMM rounding is the same in every run.
