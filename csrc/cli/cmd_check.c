@@ -152,6 +152,8 @@ int cmd_check(int argc, char **argv) {
   check_linear(&st, 1, 7, 3, seed);
   check_linear(&st, 3, 256, 1024, seed);
   check_linear(&st, 512, 1024, 256, seed);
+  gpu_check_ops1(&st, seed);  // activations, norms, resampling (cmd_check_ops1.c)
+  gpu_check_ops2(&st, seed);  // roi_align, dcn, conv2d (cmd_check_ops2.c)
   printf("\n%d of %d checks passed\n", st.total - st.failures, st.total);
   return st.failures ? MASA_EXIT_FAILURE : 0;
 #endif

@@ -24,4 +24,8 @@ float *gpu_check_host_copy(const float *dev, int64_t n);
 // n uniform floats in [-1, 1) from (seed, stream); free() it.
 float *gpu_check_random(int64_t n, uint64_t seed, uint64_t stream);
 
+// Op groups (one file each), called in turn by cmd_check.
+void gpu_check_ops1(check_state *st, uint64_t seed);  // cmd_check_ops1.c
+void gpu_check_ops2(check_state *st, uint64_t seed);  // cmd_check_ops2.c
+
 #endif
