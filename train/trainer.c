@@ -28,6 +28,7 @@
 #include "train/sample.h"
 #include "train/schedule.h"
 #include "train/track_targets.h"
+#include "train/train_step.h"
 
 const cfg_key train_schema[] = {
     {"train.run_dir", CFG_STRING, "runs/masa", "checkpoints, metrics.jsonl, loss.png, weights.h5"},
@@ -112,7 +113,7 @@ static int train_opts_from_config(const config *c, train_opts *o) {
 // Per-step numbers, summed over the images of this rank (then over ranks for the log).
 enum {
   T_LOSS_TRACK, T_LOSS_AUX, T_LOSS_RPN_CLS, T_LOSS_RPN_BBOX, T_LOSS_CLS, T_LOSS_BBOX,
-  T_KEY_ROIS, T_REF_ROIS, T_IMAGES, T_COUNT
+  T_KEY_ROIS, T_REF_ROIS, T_IMAGES, T_DET_ROIS, T_COUNT
 };
 #define T_NUM_LOSSES 6
 static const char *loss_names[T_NUM_LOSSES] = {"loss_track", "loss_track_aux", "loss_rpn_cls",
@@ -173,6 +174,7 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
                        sample_rng_key(o->seed, SAMPLE_ROLE_RCNN, step, g), &ct[i]);
     K += ct[i].num_pos + ct[i].num_neg;
   }
+  stats[T_DET_ROIS] += (double)K;
   tensor *dcls = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
   tensor *dreg = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
   for (int l = 0; l < L; l++) dcls[l] = ctx_zeros_like(ctx, &ra->cls[l]), dreg[l] = ctx_zeros_like(ctx, &ra->reg[l]);
@@ -574,3 +576,40 @@ done:
   dist_finalize(&dist);
   return rc;
 }
+
+struct train_stepper {
+  train_opts o;
+  step_ctx sc;
+};
+
+train_stepper *train_stepper_open(const config *cfg, const masa_model *m) {
+  train_stepper *s = callocCheck(1, sizeof *s);
+  if (train_opts_from_config(cfg, &s->o) != MASA_OK) {
+    free(s);
+    return NULL;
+  }
+  if ((!s->o.jitter || s->o.distill) && !m->cfg.with_rpn) {
+    free(s);
+    masa_error("train.proposals = rpn and train.distill = true need model.rpn = true");
+    return NULL;
+  }
+  step_ctx sc = {m, &s->o, anchor_generator_make(m->cfg.num_outs, m->cfg.strides),
+                 delta_xywh_coder_make((float[]){0, 0, 0, 0}, (float[]){1, 1, 1, 1}),
+                 track_sample_cfg_default()};
+  s->sc = sc;
+  return s;
+}
+
+void train_stepper_run(train_stepper *s, model_ctx *ctx, const loader_batch *b, int64_t step,
+                       int rank, int world, train_step_stats *out) {
+  double stats[T_COUNT] = {0};
+  arena_reset(ctx->arena);
+  param_table_zero_grads(ctx->params);
+  train_step(&s->sc, ctx, b, step, rank, world, stats);
+  memset(out, 0, sizeof *out);
+  for (int i = 0; i < T_NUM_LOSSES; i++) out->loss += stats[i];
+  out->key_rois = stats[T_KEY_ROIS], out->ref_rois = stats[T_REF_ROIS];
+  out->det_rois = stats[T_DET_ROIS], out->images = stats[T_IMAGES];
+}
+
+void train_stepper_close(train_stepper *s) { free(s); }

@@ -19,6 +19,7 @@ static const char *usage =
     "  bench embed   masa embed time and peak memory at 1024x1024 beside the PyTorch reference\n"
     "  bench data    view pairs per second per core vs JPEG decoding and a Python pipeline\n"
     "  bench track   tracking frames/s (demo, MASA-R50, tracker only); masa eval vs TrackEval time\n"
+    "  bench train   training step time, loader share, memory and scaling beside PyTorch\n"
     "  check         GPU check: every CUDA op against its CPU twin (exit 3: no GPU)\n"
     "  config        print the effective config of a recipe after --set overrides\n"
     "  embed         embeddings of given boxes in one image (--weights --image --boxes --out)\n"
