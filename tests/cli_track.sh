@@ -89,6 +89,15 @@ for c in track_tao track_bdd track_demo; do
 done
 expect "long memory via --set" 0 "boxes in" -- "$masa" track --frames "$gt/$s" --out "$tmp/m300.txt" \
   --set track.tao.memo_tracklet_frames=300 --set track.tracker=bdd
+# MASA's own detector (random weights: the boxes are meaningless, the path is what is tested).
+"$masa" init --config "$src/configs/demo.cfg" --out "$tmp/w.h5" --log-level warn
+expect "no --dets on an image folder: MASA detects" 0 "MASA's own detector" -- "$masa" track --frames "$gt/$s/img1" \
+  --weights "$tmp/w.h5" --config "$src/configs/demo.cfg" --out "$tmp/self.txt"
+expect "--dets masa on a MOT sequence" 0 "MASA's own detector" -- "$masa" track --frames "$gt/$s" --dets masa \
+  --weights "$tmp/w.h5" --config "$src/configs/demo.cfg" --out "$tmp/self2.txt"
+"$masa" init --config "$src/configs/demo.cfg" --set model.bbox_head=none --out "$tmp/nobox.h5" --log-level warn
+expect "self-detection needs a box head" 1 "needs a recipe with model.rpn" -- "$masa" track --frames "$gt/$s" \
+  --dets masa --weights "$tmp/nobox.h5" --config "$src/configs/demo.cfg" --set model.bbox_head=none --out "$tmp/x.txt"
 # Errors.
 expect "unknown key" 1 "track.nope" -- "$masa" track --frames "$gt/$s" --out "$tmp/x.txt" --set track.nope=1
 expect "bad tracker name" 1 "track.tracker" -- "$masa" track --frames "$gt/$s" --out "$tmp/x.txt" --set track.tracker=sort

@@ -13,6 +13,7 @@
 #include "data/draw.h"
 #include "data/synth.h"  // make_dirs
 #include "eval/det_reader.h"
+#include "eval/detector_masa.h"
 #include "eval/embedder.h"
 #include "eval/tracker.h"
 #include "eval/tracker_output.h"
@@ -22,7 +23,9 @@ static const char *track_usage =
     "usage: masa track --frames DIR [--dets DETS] --out RESULT [options]\n"
     "  --frames DIR        a MOTChallenge sequence (seqinfo.ini + img1/) or a folder of images\n"
     "  --dets DETS         MOTChallenge det.txt, COCO results JSON or BDD100K JSON\n"
-    "                      (default for a MOT sequence: DIR/det/det.txt)\n"
+    "                      (default for a MOT sequence: DIR/det/det.txt); `masa`: MASA's own\n"
+    "                      distilled detector (RPN + box head of --weights; the default for an\n"
+    "                      image folder when --weights is given)\n"
     "  --out RESULT        .txt: MOTChallenge results; .json: TAO results (BDD100K for BDD input)\n"
     "  --format F          mot | tao | bdd: overrides the format chosen from RESULT's extension\n"
     "  --embedder E        masa (MASA track head; the default when --weights is given),\n"
@@ -117,15 +120,29 @@ static int run_track(const track_args *a, const config *cfg) {
   }
   if (to.fps <= 0) to.fps = fs.fps > 0 ? fs.fps : 30;
   char det_default[1200];
-  const char *det_path = a->dets;
-  if (!det_path && fs.is_mot) {
+  const char *det_path = a->dets && strcmp(a->dets, "masa") ? a->dets : NULL;
+  if (!det_path && fs.is_mot && !(a->dets && !strcmp(a->dets, "masa"))) {
     snprintf(det_default, sizeof det_default, "%s/det/det.txt", fs.seq_dir);
     det_path = det_default;
   }
   int rc = MASA_OK;
   det_set ds = {0};
-  if (!det_path) rc = masa_error("--dets is required when --frames is not a MOTChallenge sequence");
-  else rc = det_read(det_path, -1, &fs, &ds);
+  char det_desc[64] = "";
+  int self_detect = a->dets ? !strcmp(a->dets, "masa")
+                            : !fs.is_mot && a->weights && !use_iou && !strcmp(emb_name, "masa");
+  if (self_detect && !a->weights) {
+    rc = masa_error("--dets masa needs --weights (a model with its RPN and box head)");
+  } else if (self_detect) {
+    // No detections given: MASA's own distilled detector proposes the boxes.
+    snprintf(det_desc, sizeof det_desc, "MASA's own detector");
+    det_path = det_desc;
+    rc = masa_detect_sequence(cfg, a->weights, &fs, &ds);
+  } else if (!det_path) {
+    rc = masa_error("--dets is required when --frames is not a MOTChallenge sequence "
+                    "(or give --weights of a model with its box head to detect with MASA)");
+  } else {
+    rc = det_read(det_path, -1, &fs, &ds);
+  }
   if (rc != MASA_OK) {
     frame_seq_free(&fs);
     embedder_free(&emb);
