@@ -442,7 +442,13 @@ int train_run(config *cfg, const train_args *a) {
   int64_t per_epoch = loader_batches_per_epoch(ld);
   int64_t total = o.max_iters > 0 ? o.max_iters : o.max_epochs * per_epoch;
   lr_schedule sched;
-  if (lr_schedule_from_config(cfg, per_epoch, o.max_epochs, &sched) != MASA_OK) {
+  // With train.max_iters the run is that long: the cosine schedule decays over it.
+  int sched_rc = lr_schedule_from_config(cfg, per_epoch, o.max_epochs, &sched);
+  if (sched_rc == MASA_OK && o.max_iters > 0) {
+    sched.total_iters = total;
+    sched_rc = lr_schedule_check(&sched);
+  }
+  if (sched_rc != MASA_OK) {
     log_error("%s", masa_errmsg());
     loader_close(ld);
     optim_free(&opt);
