@@ -1,4 +1,5 @@
 // CUDA twins of ops/activation.h. Grid-stride loops with 64-bit indices.
+#include "block_reduce.cuh"
 #include "cuda_check.h"
 #include "kernels.h"
 
@@ -15,21 +16,15 @@ static __global__ void relu_backward_kernel(int64_t n, const float *__restrict__
     if (y[i] > 0.0f) dx[i] += dy[i];
 }
 
-static unsigned grid_for(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  if (g > 65535 * 8) g = 65535 * 8;
-  return (unsigned)(g > 0 ? g : 1);
-}
-
 extern "C" void relu_forward_cuda(int64_t n, const float *x, float *y, cudaStream_t stream) {
   if (n == 0) return;
-  relu_forward_kernel<<<grid_for(n, 256), 256, 0, stream>>>(n, x, y);
+  relu_forward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(n, x, y);
   cudaLaunchCheck();
 }
 
 extern "C" void relu_backward_cuda(int64_t n, const float *y, const float *dy, float *dx,
                                    cudaStream_t stream) {
   if (n == 0 || !dx) return;
-  relu_backward_kernel<<<grid_for(n, 256), 256, 0, stream>>>(n, y, dy, dx);
+  relu_backward_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(n, y, dy, dx);
   cudaLaunchCheck();
 }

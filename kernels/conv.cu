@@ -10,27 +10,11 @@
 //   deterministic run to run (cuBLAS SGEMM is deterministic for a fixed stream and handle).
 #include <limits.h>
 
+#include "block_reduce.cuh"
 #include "cuda_check.h"
 #include "kernels.h"
 
 #define CONV_COL_FLOATS ((int64_t)16 << 20)  // 64 MB column buffer per call at most
-
-static cublasHandle_t g_conv_handle;
-
-static cublasHandle_t conv_cublas(cudaStream_t stream) {
-  if (!g_conv_handle) {
-    cublasCheck(cublasCreate(&g_conv_handle));
-    cublasCheck(cublasSetMathMode(g_conv_handle, CUBLAS_PEDANTIC_MATH));
-  }
-  cublasCheck(cublasSetStream(g_conv_handle, stream));
-  return g_conv_handle;
-}
-
-static unsigned grid_for(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  if (g > 65535 * 8) g = 65535 * 8;
-  return (unsigned)(g > 0 ? g : 1);
-}
 
 typedef struct {
   int64_t ho, wo, P, cin_g, cout_g, K;
@@ -132,7 +116,7 @@ extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const 
   const conv_geom g = conv_geom_of(d);
   if (d->n == 0) return;
   const int64_t HW = d->h * d->w;
-  cublasHandle_t hd = conv_cublas(stream);
+  cublasHandle_t hd = masa_cublas(stream);
   const float one = 1.0f, zero = 0.0f;
   float *col = NULL;
   if (!g.direct)
@@ -150,7 +134,7 @@ extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const 
         if (g.direct) {
           bmat = xg + row0 * g.wo, ldb = HW;  // ho == h, wo == w
         } else {
-          conv_im2col_kernel<<<grid_for(g.K * np, 256), 256, 0, stream>>>(*d, g, xg, row0, np, col);
+          conv_im2col_kernel<<<blocks_for(g.K * np, 256), 256, 0, stream>>>(*d, g, xg, row0, np, col);
           cudaLaunchCheck();
           bmat = col, ldb = np;
         }
@@ -162,7 +146,7 @@ extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const 
       }
     }
   if (bias) {
-    conv_bias_kernel<<<grid_for(d->n * d->c_out * g.P, 256), 256, 0, stream>>>(d->n, d->c_out, g.P,
+    conv_bias_kernel<<<blocks_for(d->n * d->c_out * g.P, 256), 256, 0, stream>>>(d->n, d->c_out, g.P,
                                                                                 bias, y);
     cudaLaunchCheck();
   }
@@ -180,7 +164,7 @@ extern "C" void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const
   }
   if (!dx && !dw) return;
   const int64_t HW = d->h * d->w;
-  cublasHandle_t hd = conv_cublas(stream);
+  cublasHandle_t hd = masa_cublas(stream);
   const float one = 1.0f, zero = 0.0f;
   float *col = NULL;
   if (!g.direct)
@@ -200,7 +184,7 @@ extern "C" void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const
           if (g.direct) {
             bmat = xg + row0 * g.wo, ldb = HW;
           } else {
-            conv_im2col_kernel<<<grid_for(g.K * np, 256), 256, 0, stream>>>(*d, g, xg, row0, np,
+            conv_im2col_kernel<<<blocks_for(g.K * np, 256), 256, 0, stream>>>(*d, g, xg, row0, np,
                                                                             col);
             cudaLaunchCheck();
             bmat = col, ldb = np;
@@ -222,7 +206,7 @@ extern "C" void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const
             cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)g.K,
                                     (int)g.cout_g, &one, dyt, (int)g.P, wg, (int)g.K, &zero, col,
                                     (int)np));
-            conv_col2im_kernel<<<grid_for(g.cin_g * HW, 256), 256, 0, stream>>>(
+            conv_col2im_kernel<<<blocks_for(g.cin_g * HW, 256), 256, 0, stream>>>(
                 *d, g, col, row0, nrows, dx + (b * d->c_in + gr * g.cin_g) * HW);
             cudaLaunchCheck();
           }

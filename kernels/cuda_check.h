@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 const char *masa_cublas_status_string(cublasStatus_t s);
+// The process's one cuBLAS handle (created on first use, FP32 pedantic math: no TF32, for
+// parity with the CPU twins), bound to `stream`. Not thread-safe: one host thread drives the GPU.
+cublasHandle_t masa_cublas(cudaStream_t stream);
 #ifdef __cplusplus
 }
 #endif

@@ -17,27 +17,11 @@
 //   at distinct addresses), which every layout in dcn.h is.
 #include <limits.h>
 
+#include "block_reduce.cuh"
 #include "cuda_check.h"
 #include "kernels.h"
 
 #define DCN_COL_FLOATS ((int64_t)16 << 20)  // 64 MB column buffer per call at most
-
-static cublasHandle_t g_dcn_handle;
-
-static cublasHandle_t dcn_cublas(cudaStream_t stream) {
-  if (!g_dcn_handle) {
-    cublasCheck(cublasCreate(&g_dcn_handle));
-    cublasCheck(cublasSetMathMode(g_dcn_handle, CUBLAS_PEDANTIC_MATH));
-  }
-  cublasCheck(cublasSetStream(g_dcn_handle, stream));
-  return g_dcn_handle;
-}
-
-static unsigned grid_for(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  if (g > 65535 * 8) g = 65535 * 8;
-  return (unsigned)(g > 0 ? g : 1);
-}
 
 // Sample of tap t at output position q (= oh*wo + ow) of image b: returns false when the sample is
 // out of range (value and all gradients 0); else corner (y0, x0), fractions, and the mask.
@@ -194,12 +178,12 @@ extern "C" void dcn_forward_cuda(const dcn_desc *d, const float *x, const float 
   const int64_t K = d->c_in * d->kh * d->kw, hw = d->ho * d->wo, cap = dcn_tile_positions(d);
   float *col;
   cudaCheck(cudaMallocAsync((void **)&col, (size_t)(K * cap) * sizeof(float), stream));
-  cublasHandle_t hd = dcn_cublas(stream);
+  cublasHandle_t hd = masa_cublas(stream);
   const float one = 1.0f, zero = 0.0f;
   for (int64_t b = 0; b < d->n; b++) {
     for (int64_t p0 = 0; p0 < hw; p0 += cap) {
       const int64_t np = hw - p0 < cap ? hw - p0 : cap;
-      dcn_im2col_kernel<<<grid_for(K * np, 256), 256, 0, stream>>>(*d, x, offset, mask, b, p0, np,
+      dcn_im2col_kernel<<<blocks_for(K * np, 256), 256, 0, stream>>>(*d, x, offset, mask, b, p0, np,
                                                                     col);
       cudaLaunchCheck();
       // Row-major y_tile (c_out, np) = W (c_out, K) col (K, np); column-major that is
@@ -210,7 +194,7 @@ extern "C" void dcn_forward_cuda(const dcn_desc *d, const float *x, const float 
     }
   }
   if (bias) {
-    dcn_bias_kernel<<<grid_for(d->n * d->c_out * hw, 256), 256, 0, stream>>>(d->n, d->c_out, hw,
+    dcn_bias_kernel<<<blocks_for(d->n * d->c_out * hw, 256), 256, 0, stream>>>(d->n, d->c_out, hw,
                                                                               bias, y);
     cudaLaunchCheck();
   }
@@ -233,14 +217,14 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
   const int64_t cap = dcn_tile_positions(d);
   float *col;
   cudaCheck(cudaMallocAsync((void **)&col, (size_t)(K * cap) * sizeof(float), stream));
-  cublasHandle_t hd = dcn_cublas(stream);
+  cublasHandle_t hd = masa_cublas(stream);
   const float one = 1.0f, zero = 0.0f;
   for (int64_t b = 0; b < d->n; b++) {
     const float *dyb = dy + b * d->c_out * hw;
     for (int64_t p0 = 0; p0 < hw; p0 += cap) {
       const int64_t np = hw - p0 < cap ? hw - p0 : cap;
       if (dweight) {
-        dcn_im2col_kernel<<<grid_for(K * np, 256), 256, 0, stream>>>(*d, x, offset, mask, b, p0,
+        dcn_im2col_kernel<<<blocks_for(K * np, 256), 256, 0, stream>>>(*d, x, offset, mask, b, p0,
                                                                       np, col);
         cudaLaunchCheck();
         // dW (c_out, K) += dy_tile (c_out, np) col^T; column-major: dW^T (K, c_out) =
@@ -253,7 +237,7 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
       // dy^T (np, c_out) W (c_out, K), W being the transpose of the view W^T (K, c_out).
       cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)K, (int)d->c_out, &one,
                               dyb + p0, (int)hw, weight, (int)K, &zero, col, (int)np));
-      dcn_col2im_kernel<<<grid_for(taps * np, 128), 128, 0, stream>>>(
+      dcn_col2im_kernel<<<blocks_for(taps * np, 128), 128, 0, stream>>>(
           *d, x, offset, mask, b, p0, np, col, dx, doffset, dmask);
       cudaLaunchCheck();
     }

@@ -6,17 +6,6 @@
 #include "cuda_check.h"
 #include "kernels.h"
 
-static cublasHandle_t g_handle;
-
-static cublasHandle_t handle_for(cudaStream_t stream) {
-  if (!g_handle) {
-    cublasCheck(cublasCreate(&g_handle));
-    cublasCheck(cublasSetMathMode(g_handle, CUBLAS_PEDANTIC_MATH));
-  }
-  cublasCheck(cublasSetStream(g_handle, stream));
-  return g_handle;
-}
-
 static __global__ void add_bias_rows(int64_t n, int64_t out, const float *__restrict__ b,
                                      float *__restrict__ y) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n * out;
@@ -38,7 +27,7 @@ extern "C" void linear_forward_cuda(int64_t n, int64_t in, int64_t out, const fl
                                     const float *w, const float *b, float *y, cudaStream_t stream) {
   if (n == 0 || out == 0) return;
   masa_assert(n <= INT_MAX && in <= INT_MAX && out <= INT_MAX);
-  cublasHandle_t h = handle_for(stream);
+  cublasHandle_t h = masa_cublas(stream);
   const float one = 1.0f, zero = 0.0f;
   // Column-major: Y^T (out, n) = W (out, in) [col-major view of row-major w is (in, out) -> T]
   //               * X^T (in, n) [col-major view of row-major x].
@@ -56,7 +45,7 @@ extern "C" void linear_backward_cuda(int64_t n, int64_t in, int64_t out, const f
                                      float *db, cudaStream_t stream) {
   if (n == 0) return;
   masa_assert(n <= INT_MAX && in <= INT_MAX && out <= INT_MAX);
-  cublasHandle_t h = handle_for(stream);
+  cublasHandle_t h = masa_cublas(stream);
   const float one = 1.0f;
   if (dx)  // dx (n, in) += dy (n, out) w (out, in); col-major: dX^T (in, n) += W^T... 
     cublasCheck(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)in, (int)n, (int)out, &one, w,

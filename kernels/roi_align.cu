@@ -26,6 +26,7 @@
 //   sample. Faster for many small RoIs; the float summation order varies run to run.
 #include <math.h>
 
+#include "block_reduce.cuh"
 #include "cuda_check.h"
 #include "kernels.h"
 
@@ -59,12 +60,6 @@ typedef struct {
   float count;
   int64_t ylo, yhi, xlo, xhi;  // pixels touched (inclusive); empty when lo > hi
 } roi_geom;
-
-static unsigned grid_for(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  if (g > 65535 * 8) g = 65535 * 8;
-  return (unsigned)(g > 0 ? g : 1);
-}
 
 // roi_align_map_level in float32, same operation order.
 static __device__ int roi_level(const float *roi, int num_levels, float finest_scale) {
@@ -300,7 +295,7 @@ static void roi_forward(const roi_params &P, int64_t k, const float *rois, float
                         cudaStream_t stream) {
   const int64_t total = k * P.c * P.out_h * P.out_w;
   if (total == 0) return;
-  roi_forward_kernel<<<grid_for(total, 256), 256, 0, stream>>>(P, k, rois, y, levels);
+  roi_forward_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(P, k, rois, y, levels);
   cudaLaunchCheck();
 }
 
@@ -310,11 +305,11 @@ static void roi_backward(const roi_params &P, int64_t k, const float *rois, cons
   masa_assert(k <= 0x7fffffff);
   roi_geom *geoms;
   cudaCheck(cudaMallocAsync((void **)&geoms, (size_t)k * sizeof(roi_geom), stream));
-  roi_geom_kernel<<<grid_for(k, 128), 128, 0, stream>>>(P, k, rois, geoms);
+  roi_geom_kernel<<<blocks_for(k, 128), 128, 0, stream>>>(P, k, rois, geoms);
   cudaLaunchCheck();
   if (g_roi_atomic) {
     const int64_t total = k * P.c * P.out_h * P.out_w;
-    roi_scatter_kernel<<<grid_for(total, 256), 256, 0, stream>>>(P, k, geoms, dy);
+    roi_scatter_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(P, k, geoms, dy);
     cudaLaunchCheck();
   } else {
     for (int lv = 0; lv < P.num_levels; lv++) {
@@ -325,10 +320,10 @@ static void roi_backward(const roi_params &P, int64_t k, const float *rois, cons
       int *lists, *counts;
       cudaCheck(cudaMallocAsync((void **)&lists, (size_t)(ntiles * k) * sizeof(int), stream));
       cudaCheck(cudaMallocAsync((void **)&counts, (size_t)ntiles * sizeof(int), stream));
-      roi_list_kernel<<<grid_for(ntiles, 128), 128, 0, stream>>>(P.n, tiles_y, tiles_x, lv, k,
+      roi_list_kernel<<<blocks_for(ntiles, 128), 128, 0, stream>>>(P.n, tiles_y, tiles_x, lv, k,
                                                                   geoms, lists, counts);
       cudaLaunchCheck();
-      roi_gather_kernel<<<grid_for(P.n * P.c * H * W, 256), 256, 0, stream>>>(
+      roi_gather_kernel<<<blocks_for(P.n * P.c * H * W, 256), 256, 0, stream>>>(
           P, lv, k, tiles_y, tiles_x, geoms, lists, counts, dy);
       cudaLaunchCheck();
       cudaCheck(cudaFreeAsync(lists, stream));

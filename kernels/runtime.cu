@@ -60,3 +60,14 @@ extern "C" void cuda_library_versions(char *buf, int n) {
            rt / 1000, (rt % 1000) / 10, cublas_major, cublas_minor, cudnn / 10000, (cudnn / 100) % 100,
            cudnn % 100, nccl / 10000, (nccl / 100) % 100, nccl % 100);
 }
+
+static cublasHandle_t g_cublas;
+
+extern "C" cublasHandle_t masa_cublas(cudaStream_t stream) {
+  if (!g_cublas) {
+    cublasCheck(cublasCreate(&g_cublas));
+    cublasCheck(cublasSetMathMode(g_cublas, CUBLAS_PEDANTIC_MATH));
+  }
+  cublasCheck(cublasSetStream(g_cublas, stream));
+  return g_cublas;
+}
