@@ -1,5 +1,7 @@
 #include "model/bbox_head.h"
 
+#include "model/roi_trunk.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,11 +115,12 @@ void bbox_head_backward(const bbox_head *m, model_ctx *ctx, const bbox_head_acts
   if (k == 0 || (!d_cls && !d_reg)) return;
   param_table *t = ctx->params;
   int tr = cfg->trainable;
-  int64_t nc = cfg->num_classes + 1, flat = flat_dim(m);
-  const float *last = m->num_fcs > 0 ? a->fcs[m->num_fcs - 1].data
-                      : m->num_convs > 0 ? a->convs[m->num_convs - 1].out.data
-                                         : a->roi_feats.data;
-  int64_t in = m->num_fcs > 0 ? cfg->fc_channels : flat;
+  int64_t nc = cfg->num_classes + 1;
+  roi_trunk r = {&cfg->roi, a->feats, a->rois, a->roi_feats.data, k, flat_dim(m),
+                 m->num_convs, m->convs, a->convs, m->num_fcs, cfg->fc_channels,
+                 m->fc_w, m->fc_b, a->fcs, tr};
+  int64_t in;
+  const float *last = roi_trunk_output(&r, &in);
   float *dx = arena_zeros(ctx->arena, k * in);
   if (d_cls) {
     masa_assert(d_cls->shape[0] == k && d_cls->shape[1] == nc);
@@ -131,32 +134,7 @@ void bbox_head_backward(const bbox_head *m, model_ctx *ctx, const bbox_head_acts
                         tr ? param_grad_ptr(t, m->reg_w) : NULL,
                         tr ? param_grad_ptr(t, m->reg_b) : NULL);
   }
-  for (int i = m->num_fcs - 1; i >= 0; i--) {
-    const float *y = a->fcs[i].data;
-    for (int64_t j = 0; j < k * cfg->fc_channels; j++)
-      if (!(y[j] > 0.0f)) dx[j] = 0.0f;
-    const float *xin = i > 0 ? a->fcs[i - 1].data
-                       : m->num_convs > 0 ? a->convs[m->num_convs - 1].out.data
-                                          : a->roi_feats.data;
-    int64_t in_i = i > 0 ? cfg->fc_channels : flat;
-    float *dxin = arena_zeros(ctx->arena, k * in_i);
-    linear_backward_cpu(k, in_i, cfg->fc_channels, xin, param_ptr(t, m->fc_w[i]), dx, dxin,
-                        tr ? param_grad_ptr(t, m->fc_w[i]) : NULL,
-                        tr ? param_grad_ptr(t, m->fc_b[i]) : NULL);
-    dx = dxin;
-  }
-  int64_t s = cfg->roi.out_size;
-  tensor g = tensor_view(dx, 4, (int64_t[]){k, flat / (s * s), s, s});
-  for (int i = m->num_convs - 1; i >= 0; i--) {
-    if (i == 0 && !d_feats) {
-      conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, NULL);
-      return;
-    }
-    tensor gin = ctx_zeros_like(ctx, a->convs[i].x);
-    conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, &gin);
-    g = gin;
-  }
-  roi_extractor_backward(&cfg->roi, a->feats, k, a->rois, g.data, d_feats);
+  roi_trunk_backward(&r, ctx, dx, d_feats);
 }
 
 rcnn_test_cfg rcnn_test_cfg_default(void) {

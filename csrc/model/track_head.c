@@ -1,5 +1,7 @@
 #include "model/track_head.h"
 
+#include "model/roi_trunk.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -107,42 +109,15 @@ void track_head_backward(const track_head *m, model_ctx *ctx, const track_head_a
   masa_assert(d_embed->shape[0] == k && d_embed->shape[1] == cfg->embed_channels);
   param_table *t = ctx->params;
   int tr = cfg->trainable;
-  int64_t flat = flat_dim(m);
+  roi_trunk r = {&cfg->roi, a->feats, a->rois, a->roi_feats.data, k, flat_dim(m),
+                 cfg->num_convs, m->convs, a->convs, cfg->num_fcs, cfg->fc_channels,
+                 m->fc_w, m->fc_b, a->fcs, tr};
   // The input of fc_embed and its gradient.
-  const float *x = cfg->num_fcs > 0 ? a->fcs[cfg->num_fcs - 1].data
-                   : cfg->num_convs > 0 ? a->convs[cfg->num_convs - 1].out.data
-                                        : a->roi_feats.data;
-  int64_t in = cfg->num_fcs > 0 ? cfg->fc_channels : flat;
+  int64_t in;
+  const float *x = roi_trunk_output(&r, &in);
   float *dx = arena_zeros(ctx->arena, k * in);
   linear_backward_cpu(k, in, cfg->embed_channels, x, param_ptr(t, m->embed_w), d_embed->data, dx,
                       tr ? param_grad_ptr(t, m->embed_w) : NULL,
                       tr ? param_grad_ptr(t, m->embed_b) : NULL);
-  for (int i = cfg->num_fcs - 1; i >= 0; i--) {
-    // dx is the gradient w.r.t. relu(fc_i(.)): mask by the saved output.
-    const float *y = a->fcs[i].data;
-    for (int64_t j = 0; j < k * cfg->fc_channels; j++)
-      if (!(y[j] > 0.0f)) dx[j] = 0.0f;
-    const float *xin = i > 0 ? a->fcs[i - 1].data
-                       : cfg->num_convs > 0 ? a->convs[cfg->num_convs - 1].out.data
-                                            : a->roi_feats.data;
-    int64_t in_i = i > 0 ? cfg->fc_channels : flat;
-    float *dxin = arena_zeros(ctx->arena, k * in_i);
-    linear_backward_cpu(k, in_i, cfg->fc_channels, xin, param_ptr(t, m->fc_w[i]), dx, dxin,
-                        tr ? param_grad_ptr(t, m->fc_w[i]) : NULL,
-                        tr ? param_grad_ptr(t, m->fc_b[i]) : NULL);
-    dx = dxin;
-  }
-  // dx: gradient of the flattened conv output (k, c, 7, 7).
-  int64_t s = cfg->roi.out_size;
-  tensor g = tensor_view(dx, 4, (int64_t[]){k, flat / (s * s), s, s});
-  for (int i = cfg->num_convs - 1; i >= 0; i--) {
-    if (i == 0 && !d_feats) {  // the RoI features' gradient is not needed
-      conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, NULL);
-      return;
-    }
-    tensor gin = ctx_zeros_like(ctx, a->convs[i].x);
-    conv_module_backward(&m->convs[i], ctx, &a->convs[i], &g, &gin);
-    g = gin;
-  }
-  roi_extractor_backward(&cfg->roi, a->feats, k, a->rois, g.data, d_feats);
+  roi_trunk_backward(&r, ctx, dx, d_feats);
 }

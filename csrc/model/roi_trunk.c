@@ -1,0 +1,43 @@
+#include "model/roi_trunk.h"
+
+#include "ops/conv.h"
+
+const float *roi_trunk_output(const roi_trunk *r, int64_t *width) {
+  *width = r->num_fcs > 0 ? r->fc_channels : r->flat;
+  return r->num_fcs > 0 ? r->fcs[r->num_fcs - 1].data
+         : r->num_convs > 0 ? r->conv_acts[r->num_convs - 1].out.data
+                            : r->roi_feats;
+}
+
+void roi_trunk_backward(const roi_trunk *r, model_ctx *ctx, float *dx, tensor *d_feats) {
+  param_table *t = ctx->params;
+  int64_t k = r->k;
+  for (int i = r->num_fcs - 1; i >= 0; i--) {
+    // dx is the gradient w.r.t. relu(fc_i(.)): mask by the saved output.
+    const float *y = r->fcs[i].data;
+    for (int64_t j = 0; j < k * r->fc_channels; j++)
+      if (!(y[j] > 0.0f)) dx[j] = 0.0f;
+    const float *xin = i > 0 ? r->fcs[i - 1].data
+                       : r->num_convs > 0 ? r->conv_acts[r->num_convs - 1].out.data
+                                          : r->roi_feats;
+    int64_t in_i = i > 0 ? r->fc_channels : r->flat;
+    float *dxin = arena_zeros(ctx->arena, k * in_i);
+    linear_backward_cpu(k, in_i, r->fc_channels, xin, param_ptr(t, r->fc_w[i]),
+                        dx, dxin, r->trainable ? param_grad_ptr(t, r->fc_w[i]) : NULL,
+                        r->trainable ? param_grad_ptr(t, r->fc_b[i]) : NULL);
+    dx = dxin;
+  }
+  // dx: gradient of the flattened conv (or RoI) output (k, c, s, s).
+  int64_t s = r->roi->out_size;
+  tensor g = tensor_view(dx, 4, (int64_t[]){k, r->flat / (s * s), s, s});
+  for (int i = r->num_convs - 1; i >= 0; i--) {
+    if (i == 0 && !d_feats) {  // the RoI features' gradient is not needed
+      conv_module_backward(&r->convs[i], ctx, &r->conv_acts[i], &g, NULL);
+      return;
+    }
+    tensor gin = ctx_zeros_like(ctx, r->conv_acts[i].x);
+    conv_module_backward(&r->convs[i], ctx, &r->conv_acts[i], &g, &gin);
+    g = gin;
+  }
+  roi_extractor_backward(r->roi, r->feats, k, r->rois, g.data, d_feats);
+}
