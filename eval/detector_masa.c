@@ -9,7 +9,8 @@
 #include "core/log.h"
 #include "model/masa_model.h"
 
-int masa_detect_sequence(const config *cfg, const char *weights, const frame_seq *fs, det_set *out) {
+int masa_detect_sequence(const config *cfg, const char *weights, const char *device_name,
+                         const frame_seq *fs, det_set *out) {
   masa_model m;
   if (masa_model_load(cfg, weights, &m) != MASA_OK) return MASA_ERR;
   if (!m.cfg.with_rpn || !m.cfg.with_bbox_head) {
@@ -34,9 +35,14 @@ int masa_detect_sequence(const config *cfg, const char *weights, const frame_seq
   float *rois = mallocCheck((size_t)pc.max_per_img * 5 * sizeof(float));
   float *boxes = mallocCheck((size_t)pc.max_per_img * 4 * sizeof(float));
   float *scores = mallocCheck((size_t)pc.max_per_img * sizeof(float));
-  arena ar;
-  arena_init(&ar, 0);
-  model_ctx ctx = {&m.params, &ar, 0, NULL, NULL};
+  model_runner run;
+  if (model_runner_open(&run, &m.params, device_name) != MASA_OK) {
+    masa_model_free(&m);
+    free(props), free(pscores), free(rois), free(boxes), free(scores);
+    det_set_free(out);
+    return MASA_ERR;
+  }
+  model_ctx ctx;
   int rcode = MASA_OK;
   progress pr;
   progress_begin(&pr, "detect", fs->num_frames, "frames");
@@ -46,23 +52,29 @@ int masa_detect_sequence(const config *cfg, const char *weights, const frame_seq
       rcode = MASA_ERR;
       break;
     }
-    arena_reset(&ar);
+    model_runner_begin(&run, &m.params, &ctx);
     tensor x;
     preprocess_meta meta;
     preprocess_images(&im, 1, &c->pre, &x, &meta);
+    tensor xd = x;
+    xd.data = ctx_upload(&ctx, x.data, tensor_numel(&x));
     masa_feat_acts fa;
-    masa_features_forward(&m, &ctx, &x, &fa);
-    rpn_head_acts *ra = arena_alloc_bytes(&ar, sizeof *ra);
-    rpn_head_forward(&m.rpn, &ctx, c->num_outs, fa.feats, ra);
-    int64_t np = rpn_proposals(&ag, &rpn_coder, &pc, ra->cls, ra->reg, 0, (float)meta.h, (float)meta.w,
+    masa_features_forward(&m, &ctx, &xd, &fa);
+    rpn_head_acts ra, rh;
+    rpn_head_forward(&m.rpn, &ctx, c->num_outs, fa.feats, &ra);
+    rh = ra;  // host views of the RPN maps for the proposals
+    for (int l = 0; l < c->num_outs; l++)
+      rh.cls[l] = ctx_host_view(&ctx, &ra.cls[l]), rh.reg[l] = ctx_host_view(&ctx, &ra.reg[l]);
+    int64_t np = rpn_proposals(&ag, &rpn_coder, &pc, rh.cls, rh.reg, 0, (float)meta.h, (float)meta.w,
                                props, pscores, NULL);
     for (int64_t i = 0; i < np; i++) {
       rois[5 * i] = 0.0f;
       memcpy(rois + 5 * i + 1, props + 4 * i, 4 * sizeof(float));
     }
-    bbox_head_acts *ba = arena_alloc_bytes(&ar, sizeof *ba);
-    bbox_head_forward(&m.bbox, &ctx, fa.feats, np, rois, ba);
-    int64_t nd = bbox_head_predict(1, &box_coder, &rc, np, props, ba->cls.data, ba->reg.data,
+    bbox_head_acts ba;
+    bbox_head_forward(&m.bbox, &ctx, fa.feats, np, ctx_upload(&ctx, rois, np * 5), &ba);
+    tensor hc = ctx_host_view(&ctx, &ba.cls), hr = ctx_host_view(&ctx, &ba.reg);
+    int64_t nd = bbox_head_predict(1, &box_coder, &rc, np, props, hc.data, hr.data,
                                    (float)meta.h, (float)meta.w, boxes, scores, NULL, NULL);
     for (int64_t i = 0; i < nd; i++) {
       if (n == cap) {
@@ -88,7 +100,7 @@ int masa_detect_sequence(const config *cfg, const char *weights, const frame_seq
   progress_end(&pr, fs->num_frames);
   out->n = n;
   free(props), free(pscores), free(rois), free(boxes), free(scores);
-  arena_free(&ar);
+  model_runner_close(&run);
   masa_model_free(&m);
   if (rcode != MASA_OK) det_set_free(out);
   return rcode;

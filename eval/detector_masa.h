@@ -11,6 +11,8 @@
 
 // Detects every frame of fs into out (format DETS_MOT, one label). MASA_ERR with a message when
 // the recipe has no RPN or box head, or a frame cannot be read.
-int masa_detect_sequence(const config *cfg, const char *weights, const frame_seq *fs, det_set *out);
+// device_name: "cpu" (NULL), "cuda", "cuda:N" (core/device.h).
+int masa_detect_sequence(const config *cfg, const char *weights, const char *device_name,
+                         const frame_seq *fs, det_set *out);
 
 #endif

@@ -39,6 +39,8 @@ int embedder_histogram_create(const histogram_embedder_opts *o, embedder *out);
 
 // The MASA model of the recipe (model.* keys) with weights from an HDF5 file (masa train's
 // weights.h5, masa init, or converted official weights). eval/embedder_masa.c
-int embedder_masa_create(const config *cfg, const char *weights, embedder *out);
+// device_name: "cpu" (NULL), "cuda", "cuda:N" (core/device.h).
+int embedder_masa_create(const config *cfg, const char *weights, const char *device_name,
+                         embedder *out);
 
 #endif

@@ -11,20 +11,22 @@
 
 typedef struct {
   masa_model m;
-  arena ar;
+  model_runner run;  // weights and activations on the chosen device
 } masa_embedder;
 
 static int masa_embed(embedder *e, const image_u8 *frame, int n, const float *boxes, float *out) {
   masa_embedder *me = e->ctx;
   const masa_model *m = &me->m;
   if (n == 0) return MASA_OK;
-  arena_reset(&me->ar);
-  model_ctx ctx = {(param_table *)&m->params, &me->ar, 0, NULL, NULL};
+  model_ctx ctx;
+  model_runner_begin(&me->run, &me->m.params, &ctx);
   tensor x;
   preprocess_meta meta;
   preprocess_images(frame, 1, &m->cfg.pre, &x, &meta);
+  tensor xd = x;
+  xd.data = ctx_upload(&ctx, x.data, tensor_numel(&x));
   masa_feat_acts fa;
-  masa_features_forward(m, &ctx, &x, &fa);
+  masa_features_forward(m, &ctx, &xd, &fa);
   float *rois = mallocCheck((size_t)n * 5 * sizeof(float));
   for (int i = 0; i < n; i++) {
     rois[5 * i] = 0.0f;
@@ -47,18 +49,23 @@ static void masa_free(embedder *e) {
   masa_embedder *me = e->ctx;
   if (!me) return;
   masa_model_free(&me->m);
-  arena_free(&me->ar);
+  model_runner_close(&me->run);
   free(me);
   e->ctx = NULL;
 }
 
-int embedder_masa_create(const config *cfg, const char *weights, embedder *out) {
+int embedder_masa_create(const config *cfg, const char *weights, const char *device_name,
+                         embedder *out) {
   masa_embedder *me = callocCheck(1, sizeof *me);
   if (masa_model_load(cfg, weights, &me->m) != MASA_OK) {
     free(me);
     return MASA_ERR;
   }
-  arena_init(&me->ar, 0);
+  if (model_runner_open(&me->run, &me->m.params, device_name) != MASA_OK) {
+    masa_model_free(&me->m);
+    free(me);
+    return MASA_ERR;
+  }
   memset(out, 0, sizeof *out);
   out->dim = (int)me->m.cfg.track.embed_channels;
   out->embed = masa_embed;

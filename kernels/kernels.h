@@ -150,6 +150,103 @@ void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const float *w, c
 void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const float *w, const float *dy,
                           float *dx, float *dw, float *dbias, cudaStream_t stream);
 
+// Elementwise glue (ops/elementwise.h); kernels/elementwise.cu.
+void ew_fill_cuda(int64_t n, float v, float *y, cudaStream_t stream);
+void ew_scale_cuda(int64_t n, float a, float *y, cudaStream_t stream);
+void ew_div_cuda(int64_t n, float a, float *y, cudaStream_t stream);
+void scale_attn_forward_cuda(int64_t n, int64_t c, int64_t hw, const float *f, const float *w,
+                             const float *bias, float *p, float *z, float *a, cudaStream_t stream);
+void scale_attn_backward_cuda(int64_t n, int64_t c, int64_t hw, const float *f, const float *p,
+                              const float *z, const float *a, const float *w, const float *dterm,
+                              float *df, float *dw, float *db, cudaStream_t stream);
+void ew_axpy_cuda(int64_t n, float a, const float *x, float *y, cudaStream_t stream);
+void ew_add_cuda(int64_t n, const float *a, const float *b, float *y, cudaStream_t stream);
+void ew_relu_mask_cuda(int64_t n, const float *y, float *g, cudaStream_t stream);
+void ew_row_dot_cuda(int64_t rows, int64_t cols, const float *a, const float *b, float *y,
+                  cudaStream_t stream);
+void ew_row_scale_add_cuda(int64_t rows, int64_t cols, const float *s, const float *x, float *y,
+                        cudaStream_t stream);
+void batch_norm_fold_cuda(int64_t c, float eps, const float *gamma, const float *beta,
+                          const float *running_mean, const float *running_var, float *scale,
+                          float *shift, cudaStream_t stream);
+
+// ResNet units (ops/norm.h, ops/resample.h); kernels/resnet_ops.cu.
+void affine_add_relu_forward_cuda(int64_t n, int64_t c, int64_t hw, const float *x,
+                                  const float *scale, const float *shift, const float *res,
+                                  int relu, float *y, cudaStream_t stream);
+void bn_frozen_param_backward_cuda(int64_t n, int64_t c, int64_t hw, float eps, const float *dy,
+                                   const float *x, const float *running_mean,
+                                   const float *running_var, float *dgamma, float *dbeta,
+                                   cudaStream_t stream);
+void max_pool3s2p1_forward_cuda(int64_t planes, int64_t h, int64_t w, const float *x, float *y,
+                                int64_t *argmax, cudaStream_t stream);
+void max_pool3s2p1_backward_cuda(int64_t planes, int64_t h, int64_t w, const int64_t *argmax,
+                                 const float *dy, float *dx, cudaStream_t stream);
+
+// Row-major GEMM through cuBLAS (ops/gemm.h); kernels/gemm.cu.
+void gemm_cuda(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc, cudaStream_t stream);
+
+// 2x2 stride-2 transposed conv (ops/conv.h) and DyReLU (ops/activation.h).
+void conv_transpose2x2_forward_cuda(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out,
+                                    const float *x, const float *wt, const float *bias, float *y,
+                                    cudaStream_t stream);
+void conv_transpose2x2_backward_cuda(int64_t n, int64_t c_in, int64_t h, int64_t w,
+                                     int64_t c_out, const float *x, const float *wt,
+                                     const float *dy, float *dx, float *dwt, float *dbias,
+                                     cudaStream_t stream);
+void dyrelu_forward_cuda(int64_t n, int64_t c, int64_t hw, int64_t c_mid, const float *x,
+                         const float *w1, const float *b1, const float *w2, const float *b2,
+                         float *y, float *cache, cudaStream_t stream);
+void dyrelu_backward_cuda(int64_t n, int64_t c, int64_t hw, int64_t c_mid, const float *x,
+                          const float *w1, const float *w2, const float *cache, const float *dy,
+                          float *dx, float *dw1, float *db1, float *dw2, float *db2,
+                          cudaStream_t stream);
+
+// Optimizer and losses (kernels/optim.cu, kernels/losses.cu)
+// Twins of train/optim.h and train/losses.h (dispatchers: train/dispatch_train.h). grad_sumsq
+// returns sum g^2 to the host (synchronises `stream`); the updates use the _rn intrinsics in the
+// CPU's float order (bit-identical to the CPU twins). The losses take `target` (nk, nr) in HOST
+// memory (the targets are built on the host), key / ref / dkey / dref on the device, and return
+// the loss to the host (synchronising `stream`); dkey / dref accumulate, as on the CPU.
+#include "train/losses.h"
+double grad_sumsq_cuda(const float *g, int64_t n, cudaStream_t stream);
+void sgd_update_cuda(float *p, const float *g, float *buf, int64_t n, double lr, double wd,
+                     double momentum, int first, cudaStream_t stream);
+void adamw_update_cuda(float *p, const float *g, float *m, float *v, int64_t n, double lr,
+                       double wd, double beta1, double beta2, double eps, int64_t t,
+                       cudaStream_t stream);
+double unbiased_contrast_loss_cuda(int64_t nk, int64_t nr, int64_t d, const float *key,
+                                   const float *ref, const float *target, float weight,
+                                   float *dkey, float *dref, cudaStream_t stream);
+double margin_l2_loss_cuda(int64_t nk, int64_t nr, int64_t d, const float *key, const float *ref,
+                           const float *target, const margin_l2_cfg *cfg, float weight,
+                           float *dkey, float *dref, cudaStream_t stream);
+
+// ViT (kernels/vit.cu): twins of ops/vit_ops.h.
+void vit_patch_tokens_cuda(int64_t B, int64_t C, int64_t T, const float *pe, const float *pos,
+                           float *x, cudaStream_t stream);
+void vit_tokens_to_nchw_cuda(int64_t B, int64_t T, int64_t C, const float *x, float *y,
+                             cudaStream_t stream);
+void vit_layer_norm_rows_cuda(int64_t rows, int64_t C, float eps, const float *x, const float *g,
+                              const float *b, float *y, cudaStream_t stream);
+void vit_bias_rows_cuda(int64_t rows, int64_t cols, const float *b, float *y, cudaStream_t stream);
+void vit_window_partition_cuda(int64_t B, int64_t gh, int64_t gw, int64_t C, int64_t ws,
+                               const float *x, float *xw, cudaStream_t stream);
+void vit_window_unpartition_add_cuda(int64_t B, int64_t gh, int64_t gw, int64_t C, int64_t ws,
+                                     const float *xw, float *x, cudaStream_t stream);
+void vit_get_rel_pos_cuda(int64_t qs, int64_t ks, const float *table, int64_t L, int64_t hd,
+                          float *out, cudaStream_t stream);
+void vit_attn_softmax_cuda(int64_t rows, int64_t row0, int64_t qh, int64_t qw, int64_t ld,
+                           const float *q, const float *Rh, const float *Rw, int64_t hd, float *S,
+                           cudaStream_t stream);
+void vit_gemm_batched_cuda(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                           const float *a, int64_t lda, int64_t stride_a, const float *b,
+                           int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                           int64_t stride_c, int64_t batch, cudaStream_t stream);
+// end ViT
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,8 +29,10 @@ extern "C" int cuda_device_count(void) {
 
 extern "C" void cuda_device_describe(char *buf, int n) {
   cudaDeviceProp p;
-  cudaCheck(cudaGetDeviceProperties(&p, 0));
-  snprintf(buf, (size_t)n, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
+  int d = 0;
+  cudaCheck(cudaGetDevice(&d));
+  cudaCheck(cudaGetDeviceProperties(&p, d));
+  snprintf(buf, (size_t)n, "cuda:%d %s (sm_%d%d, %.1f GiB)", d, p.name, p.major, p.minor,
            (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
 }
 

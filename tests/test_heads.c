@@ -194,7 +194,7 @@ static void test_track(const char *g) {
   int64_t *lv_ref = rdi(strcmp(g, "track") == 0 ? "track/levels" : "track_b1/levels", &nlv);
   int *lv = mallocCheck((size_t)k * sizeof(int));
   float *tmp = mallocCheck((size_t)(k * cfg.in_channels * 49) * sizeof(float));
-  roi_extractor_forward(&cfg.roi, fs.feats, k, rois, tmp, lv);
+  roi_extractor_forward(&dev_cpu, &cfg.roi, fs.feats, k, rois, tmp, lv);
   int same = nlv == k;
   for (int64_t i = 0; same && i < k; i++) same = lv[i] == lv_ref[i];
   char what[200];

@@ -104,6 +104,42 @@ static int by_cost_desc(const void *a, const void *b) {
   return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
+int margin_l2_needs_mining(int64_t n, const float *target, const margin_l2_cfg *cfg) {
+  int64_t num_pos = 0, num_neg = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int pos = target[i] > 0.5f;
+    num_pos += pos;
+    num_neg += !pos;
+  }
+  return cfg->neg_pos_ub > 0 && (double)num_neg / ((double)num_pos + 1e-6) > cfg->neg_pos_ub;
+}
+
+int64_t margin_l2_weights(int64_t n, const float *target, const float *pred,
+                          const margin_l2_cfg *cfg, unsigned char *w) {
+  memset(w, 1, (size_t)n);
+  if (!margin_l2_needs_mining(n, target, cfg)) return n;
+  int64_t num_pos = 0;
+  for (int64_t i = 0; i < n; i++) num_pos += target[i] > 0.5f;
+  int64_t num_neg = n - num_pos;
+  int64_t keep = (int64_t)((double)num_pos * cfg->neg_pos_ub);
+  neg_cost *negs = mallocCheck((size_t)(num_neg + 1) * sizeof(neg_cost));
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (!(target[i] > 0.5f)) {
+      negs[m].cost = (double)pred[i] * pred[i];
+      negs[m].idx = i;
+      if (!cfg->hard_mining)  // random subset: order by a counter-based random key
+        negs[m].cost = (double)rng_u32(cfg->seed, cfg->stream, (uint64_t)i);
+      m++;
+      w[i] = 0;
+    }
+  qsort(negs, (size_t)m, sizeof *negs, by_cost_desc);
+  int64_t kept = 0;
+  for (int64_t k = 0; k < keep && k < m; k++, kept++) w[negs[k].idx] = 1;
+  free(negs);
+  return num_pos + kept;
+}
+
 double margin_l2_loss(int64_t nk, int64_t nr, int64_t d, const float *key, const float *ref,
                       const float *target, const margin_l2_cfg *cfg, float weight, float *dkey,
                       float *dref) {
@@ -117,7 +153,6 @@ double margin_l2_loss(int64_t nk, int64_t nr, int64_t d, const float *key, const
   float *pred = mallocCheck((size_t)n * sizeof(float));
   unsigned char *w = mallocCheck((size_t)n);
   unsigned char *pass = mallocCheck((size_t)n);  // clamp lets the gradient through
-  int64_t num_pos = 0, num_neg = 0;
   for (int64_t i = 0; i < n; i++) {
     int pos = target[i] > 0.5f;
     float p = C[i];
@@ -125,27 +160,8 @@ double margin_l2_loss(int64_t nk, int64_t nr, int64_t d, const float *key, const
     if (!pos && cfg->neg_margin > 0) p -= cfg->neg_margin;
     pass[i] = p >= 0.0f && p <= 1.0f;  // torch.clamp backward: inclusive bounds
     pred[i] = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-    w[i] = 1;
-    num_pos += pos;
-    num_neg += !pos;
   }
-  if (cfg->neg_pos_ub > 0 && (double)num_neg / ((double)num_pos + 1e-6) > cfg->neg_pos_ub) {
-    int64_t keep = (int64_t)((double)num_pos * cfg->neg_pos_ub);
-    neg_cost *negs = mallocCheck((size_t)(num_neg + 1) * sizeof(neg_cost));
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-      if (!(target[i] > 0.5f)) {
-        negs[m].cost = (double)pred[i] * pred[i];
-        negs[m].idx = i;
-        if (!cfg->hard_mining)  // random subset: order by a counter-based random key
-          negs[m].cost = (double)rng_u32(cfg->seed, cfg->stream, (uint64_t)i);
-        m++;
-        w[i] = 0;
-      }
-    qsort(negs, (size_t)m, sizeof *negs, by_cost_desc);
-    for (int64_t k = 0; k < keep && k < m; k++) w[negs[k].idx] = 1;
-    free(negs);
-  }
+  margin_l2_weights(n, target, pred, cfg, w);
   int64_t avg = 0;
   double sum = 0;
   for (int64_t i = 0; i < n; i++)

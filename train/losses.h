@@ -36,4 +36,16 @@ double margin_l2_loss(int64_t nk, int64_t nr, int64_t d, const float *key, const
                       const float *target, const margin_l2_cfg *cfg, float weight, float *dkey,
                       float *dref);
 
+// The negative selection of margin_l2_loss, shared with its CUDA twin (which downloads pred and
+// selects on the host: a sort of a few thousand values). n = nk * nr, host memory.
+// 1 when neg_pos_ub applies to this target (more negatives than neg_pos_ub per positive).
+int margin_l2_needs_mining(int64_t n, const float *target, const margin_l2_cfg *cfg);
+// w[i] = 1, except the negatives not kept when mining applies (pred: the clamped predictions).
+// Returns the number of elements with w[i] = 1.
+int64_t margin_l2_weights(int64_t n, const float *target, const float *pred,
+                          const margin_l2_cfg *cfg, unsigned char *w);
+
+// Device forms (embeddings and gradients on a device, target on the HOST since the targets are
+// built there): train/dispatch_train.h, unbiased_contrast_loss_dev and margin_l2_loss_dev.
+
 #endif

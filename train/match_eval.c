@@ -22,7 +22,7 @@ int match_eval(const masa_model *m, loader *ld, int64_t batches, match_result *o
   memset(out, 0, sizeof *out);
   arena ar;
   arena_init(&ar, 0);
-  model_ctx ctx = {(param_table *)&m->params, &ar, 0, NULL, NULL};
+  model_ctx ctx = {(param_table *)&m->params, &ar, 0, NULL, NULL, NULL};
   int64_t E = m->cfg.track.embed_channels;
   double chance = 0;
   int rc = MASA_OK;

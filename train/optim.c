@@ -11,6 +11,8 @@
 #include "core/check.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "ops/dispatch.h"
+#include "train/dispatch_train.h"
 
 const cfg_key optim_schema[] = {
     {"optim.type", CFG_STRING, "sgd", "sgd (official) | adamw"},
@@ -76,8 +78,8 @@ void optim_init(optim *opt, const optim_opts *o, param_table *t) {
     opt->decay[i] = exempt ? 0.0 : o->weight_decay;
   }
   param_table_alloc_moments(t, o->kind == OPTIM_ADAMW ? 2 : 1);
-  memset(t->moment1, 0, t->trainable_total * sizeof(float));
-  if (t->moment2) memset(t->moment2, 0, t->trainable_total * sizeof(float));
+  dev_zero(&t->dev, t->moment1, t->trainable_total * sizeof(float));
+  if (t->moment2) dev_zero(&t->dev, t->moment2, t->trainable_total * sizeof(float));
 }
 
 void optim_free(optim *opt) {
@@ -85,16 +87,14 @@ void optim_free(optim *opt) {
   memset(opt, 0, sizeof *opt);
 }
 
-#define NORM_BLOCK 65536
-
-double grad_norm_l2(const float *g, int64_t n) {
+double grad_sumsq_cpu(const float *g, int64_t n) {
   // Block partial sums in double, then the blocks in order: the result depends only on n.
-  int64_t nb = (n + NORM_BLOCK - 1) / NORM_BLOCK;
-  if (nb == 0) return 0.0;
+  int64_t nb = (n + OPTIM_NORM_BLOCK - 1) / OPTIM_NORM_BLOCK;
+  if (nb <= 0) return 0.0;
   double *part = mallocCheck((size_t)nb * sizeof(double));
 #pragma omp parallel for schedule(static) if (nb > 1)
   for (int64_t b = 0; b < nb; b++) {
-    int64_t lo = b * NORM_BLOCK, hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
+    int64_t lo = b * OPTIM_NORM_BLOCK, hi = lo + OPTIM_NORM_BLOCK < n ? lo + OPTIM_NORM_BLOCK : n;
     double s = 0;
     for (int64_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
     part[b] = s;
@@ -102,18 +102,26 @@ double grad_norm_l2(const float *g, int64_t n) {
   double s = 0;
   for (int64_t b = 0; b < nb; b++) s += part[b];
   free(part);
-  return sqrt(s);
+  return s;
 }
 
-double clip_grads(float *g, int64_t n, double norm, double max_norm) {
+double grad_norm_l2(const float *g, int64_t n) { return sqrt(grad_sumsq_cpu(g, n)); }
+
+double clip_coef(double norm, double max_norm) {
   if (!(max_norm > 0)) return 1.0;
   // torch: clip_coef = max_norm / (total_norm + 1e-6) on a float32 tensor, where
   // `scalar / tensor` is tensor.reciprocal() * scalar; then clamp(max=1) and multiply.
   float denom = (float)norm + 1e-6f;
   float coef = (1.0f / denom) * (float)max_norm;
-  if (!(coef < 1.0f)) return 1.0;
+  return coef < 1.0f ? coef : 1.0;
+}
+
+double clip_grads(float *g, int64_t n, double norm, double max_norm) {
+  double coef = clip_coef(norm, max_norm);
+  if (coef == 1.0) return 1.0;
+  const float c = (float)coef;
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) g[i] *= coef;
+  for (int64_t i = 0; i < n; i++) g[i] *= c;
   return coef;
 }
 
@@ -155,8 +163,9 @@ int optim_step(optim *opt, param_table *t, double lr, double loss, optim_step_in
   optim_step_info local;
   if (!info) info = &local;
   memset(info, 0, sizeof *info);
+  const device *d = &t->dev;
   int64_t n = (int64_t)t->trainable_total;
-  info->grad_norm = grad_norm_l2(t->grads, n);
+  info->grad_norm = sqrt(grad_sumsq(d, t->grads, n));
   info->clip_coef = 1.0;
   if (!isfinite(loss) || !isfinite(info->grad_norm)) {
     info->skipped = 1;
@@ -174,19 +183,35 @@ int optim_step(optim *opt, param_table *t, double lr, double loss, optim_step_in
     return MASA_OK;
   }
   opt->skipped_consecutive = 0;
-  info->clip_coef = clip_grads(t->grads, n, info->grad_norm, opt->o.clip_max_norm);
+  info->clip_coef = clip_coef(info->grad_norm, opt->o.clip_max_norm);
+  if (info->clip_coef != 1.0) ew_scale(d, n, (float)info->clip_coef, t->grads);
   int first = opt->steps == 0;
   opt->steps++;
-  for (int i = 0; i < t->count; i++) {
+  // Element-wise updates: a run of entries that are adjacent in the buffers and share a decay is
+  // one call (one kernel launch on a GPU; the official recipe decays everything: one run).
+  for (int i = 0; i < t->count;) {
     const param_entry *e = &t->entries[i];
-    if (!e->trainable || e->numel == 0) continue;
-    float *p = t->params + e->offset, *g = t->grads + e->offset;
-    float *m1 = t->moment1 + e->offset;
+    if (!e->trainable || e->numel == 0) {
+      i++;
+      continue;
+    }
+    size_t lo = e->offset, hi = e->offset + (size_t)e->numel;
+    double wd = opt->decay[i];
+    int j = i + 1;
+    for (; j < t->count; j++) {
+      const param_entry *f = &t->entries[j];
+      if (!f->trainable || f->numel == 0) continue;  // not in the trainable prefix
+      if (f->offset != hi || opt->decay[j] != wd) break;
+      hi += (size_t)f->numel;
+    }
+    i = j;
+    int64_t m = (int64_t)(hi - lo);
+    float *p = t->params + lo, *g = t->grads + lo, *m1 = t->moment1 + lo;
     if (opt->o.kind == OPTIM_SGD)
-      sgd_update_cpu(p, g, m1, e->numel, lr, opt->decay[i], opt->o.momentum, first);
+      sgd_update(d, p, g, m1, m, lr, wd, opt->o.momentum, first);
     else
-      adamw_update_cpu(p, g, m1, t->moment2 + e->offset, e->numel, lr, opt->decay[i], opt->o.beta1,
-                       opt->o.beta2, opt->o.eps, opt->steps);
+      adamw_update(d, p, g, m1, t->moment2 + lo, m, lr, wd, opt->o.beta1, opt->o.beta2, opt->o.eps,
+                   opt->steps);
   }
   return MASA_OK;
 }

@@ -61,12 +61,19 @@ void optim_free(optim *opt);
 // 1 when entry `name` (ndim dims) is exempt from weight decay under no_decay_norm_bias.
 int optim_is_norm_or_bias(const char *name, int ndim);
 
-// sqrt(sum g^2) in double, summed in fixed blocks in a fixed order (same value for any thread
-// count). NaN/Inf when any element is.
+// sum g^2 in double over blocks of OPTIM_NORM_BLOCK elements (each summed in index order), the
+// blocks then added in order: the same value for any thread count. NaN/Inf when any element is.
+// The CUDA twin (grad_sumsq_cuda) keeps the blocks and their order but sums inside a block with a
+// fixed tree, so the two agree to double rounding (not bitwise).
+#define OPTIM_NORM_BLOCK 65536
+double grad_sumsq_cpu(const float *g, int64_t n);
+// sqrt(grad_sumsq_cpu(g, n)).
 double grad_norm_l2(const float *g, int64_t n);
 // clip_grad_norm_: coef = max_norm / (norm + 1e-6) (float32, as torch), applied when < 1.
 // Returns the coefficient applied (1 when not clipped).
 double clip_grads(float *g, int64_t n, double norm, double max_norm);
+// The coefficient clip_grads would apply (1 when it would not clip); the gradients are untouched.
+double clip_coef(double norm, double max_norm);
 
 // Element-wise update rules (CPU twins of the future CUDA kernels), torch's float32 op order.
 //   SGD: d = g + wd p; buf = first ? d : momentum buf + d; p -= lr buf   (momentum 0: p -= lr d)
@@ -78,7 +85,9 @@ void adamw_update_cpu(float *p, const float *g, float *m, float *v, int64_t n, d
                       double wd, double beta1, double beta2, double eps, int64_t t);
 
 // One optimizer step on the (already all-reduced) gradients of t's trainable prefix at learning
-// rate lr: norm, non-finite check (loss and norm), clipping, update. Pass the loss averaged over
+// rate lr: norm, non-finite check (loss and norm), clipping, update. Runs on the table's device
+// (t->dev) through the dispatchers of train/dispatch_train.h: only the norm (one double) comes
+// back to the host. Consecutive entries with the same weight decay are updated in one call. Pass the loss averaged over
 // ranks: with identical gradients and loss every rank takes the same skip decision. Gradients are left as clipped
 // (the caller zeroes them). MASA_ERR with a message after max_consecutive_skips skipped steps in
 // a row; a skipped step otherwise returns MASA_OK with info->skipped = 1.

@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/det_losses.h"
 #include "train/det_targets.h"
+#include "train/dispatch_train.h"
 #include "train/losses.h"
 #include "train/metrics_log.h"
 #include "train/optim.h"
@@ -127,6 +128,27 @@ typedef struct {
   track_sample_cfg samp;
 } step_ctx;
 
+// Host access to step tensors. On the cpu these are the tensors themselves (no copies: the CPU
+// path is unchanged); on a device, small results the host needs (RPN maps for proposals and
+// losses, head outputs, embeddings) are downloaded into the host scratch arena, and gradients
+// computed on the host are uploaded back into the device tensors.
+// A zeroed host buffer for the gradient of device tensor dt (dt itself on the cpu).
+static tensor host_grad(model_ctx *ctx, const tensor *dt) {
+  if (dev_is_host(ctx_dev(ctx))) return *dt;
+  tensor h = *dt;
+  h.data = arena_zeros(ctx_host(ctx), tensor_numel(dt));
+  return h;
+}
+
+// Adds host gradient h into device tensor dt (no-op on the cpu, where they are the same).
+static void push_grad(model_ctx *ctx, const tensor *h, tensor *dt) {
+  if (h->data == dt->data) return;
+  int64_t n = tensor_numel(dt);
+  float *tmp = arena_floats(ctx->arena, n);
+  dev_upload(ctx_dev(ctx), tmp, h->data, (size_t)n * sizeof(float));
+  ew_axpy(ctx_dev(ctx), n, 1.0f, tmp, dt->data);
+}
+
 // Proposals of one view of image i (detached): jittered GT boxes, or the RPN's.
 static int64_t view_proposals(const step_ctx *s, const view *v, int size, const rpn_head_acts *rpn,
                               int64_t i, int key_view, int64_t step, int64_t global_image,
@@ -175,9 +197,18 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
     K += ct[i].num_pos + ct[i].num_neg;
   }
   stats[T_DET_ROIS] += (double)K;
-  tensor *dcls = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
-  tensor *dreg = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
-  for (int l = 0; l < L; l++) dcls[l] = ctx_zeros_like(ctx, &ra->cls[l]), dreg[l] = ctx_zeros_like(ctx, &ra->reg[l]);
+  arena *ha = ctx_host(ctx);
+  tensor *dcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  tensor *dreg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  tensor *hcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  tensor *hreg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  tensor *gcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  tensor *greg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
+  for (int l = 0; l < L; l++) {
+    dcls[l] = ctx_zeros_like(ctx, &ra->cls[l]), dreg[l] = ctx_zeros_like(ctx, &ra->reg[l]);
+    hcls[l] = ctx_host_view(ctx, &ra->cls[l]), hreg[l] = ctx_host_view(ctx, &ra->reg[l]);
+    gcls[l] = host_grad(ctx, &dcls[l]), greg[l] = host_grad(ctx, &dreg[l]);
+  }
   // Average factors are summed over ranks (and the loss scaled by the world size, since the
   // gradients are averaged), so a data-parallel step equals one process with the whole batch.
   // (mmdet normalises by each GPU's own factor; with equal per-GPU batches the two agree in
@@ -186,9 +217,10 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
   if (world > 1 && ctx->bn_sync) ctx->bn_sync(af, 3, ctx->bn_sync_ctx);
   float wsc = (float)world;
   for (int i = 0; i < n; i++) {
-    stats[T_LOSS_RPN_CLS] += rpn_loss_cls(&as, &rt[i], ra->cls, i, af[0], o->w_rpn_cls * wsc, dcls);
-    stats[T_LOSS_RPN_BBOX] += rpn_loss_bbox(&as, &rt[i], ra->reg, i, &o->rpn_reg, af[0], o->w_rpn_bbox * wsc, dreg);
+    stats[T_LOSS_RPN_CLS] += rpn_loss_cls(&as, &rt[i], hcls, i, af[0], o->w_rpn_cls * wsc, gcls);
+    stats[T_LOSS_RPN_BBOX] += rpn_loss_bbox(&as, &rt[i], hreg, i, &o->rpn_reg, af[0], o->w_rpn_bbox * wsc, greg);
   }
+  for (int l = 0; l < L; l++) push_grad(ctx, &gcls[l], &dcls[l]), push_grad(ctx, &greg[l], &dreg[l]);
   rpn_head_backward(&m->rpn, ctx, ra, dcls, dreg, df);
   if (m->cfg.with_bbox_head) {
     float *rois = mallocCheck((size_t)(K + 1) * 5 * sizeof(float));
@@ -197,16 +229,20 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
         rois[5 * r] = (float)i;
         memcpy(rois + 5 * r + 1, ct[i].boxes + 4 * j, 4 * sizeof(float));
       }
-    bbox_head_acts *ba = arena_alloc_bytes(ctx->arena, sizeof *ba);
-    bbox_head_forward(&m->bbox, ctx, fa->feats, K, rois, ba);
+    bbox_head_acts *ba = arena_alloc_bytes(ha, sizeof *ba);
+    bbox_head_forward(&m->bbox, ctx, fa->feats, K, ctx_upload(ctx, rois, K * 5), ba);
     tensor dc = ctx_zeros_like(ctx, &ba->cls), dr = ctx_zeros_like(ctx, &ba->reg);
+    tensor hc = ctx_host_view(ctx, &ba->cls), hr = ctx_host_view(ctx, &ba->reg);
+    tensor gc = host_grad(ctx, &dc), gr = host_grad(ctx, &dr);
     reg_loss_cfg rc = reg_loss_rcnn();
     int64_t C1 = ba->cls.shape[1];
     for (int i = 0, r = 0; i < n; i++) {
-      stats[T_LOSS_CLS] += rcnn_loss_cls(&ct[i], 1, ba->cls.data + r * C1, af[1], o->w_cls * wsc, dc.data + r * C1);
-      stats[T_LOSS_BBOX] += rcnn_loss_bbox(&ct[i], ba->reg.data + r * 4, &rc, af[2], o->w_bbox * wsc, dr.data + r * 4);
+      stats[T_LOSS_CLS] += rcnn_loss_cls(&ct[i], 1, hc.data + r * C1, af[1], o->w_cls * wsc, gc.data + r * C1);
+      stats[T_LOSS_BBOX] += rcnn_loss_bbox(&ct[i], hr.data + r * 4, &rc, af[2], o->w_bbox * wsc, gr.data + r * 4);
       r += (int)(ct[i].num_pos + ct[i].num_neg);
     }
+    push_grad(ctx, &gc, &dc);
+    push_grad(ctx, &gr, &dr);
     bbox_head_backward(&m->bbox, ctx, ba, &dc, &dr, df);
     free(rois);
   }
@@ -225,11 +261,13 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
   int n = b->n, S = b->size, L = m->cfg.num_outs;
   int64_t E = m->cfg.track.embed_channels;
   tensor img[2];
-  masa_feat_acts *fa = arena_alloc_bytes(ctx->arena, 2 * sizeof *fa);
-  rpn_head_acts *ra = arena_alloc_bytes(ctx->arena, 2 * sizeof *ra);
+  arena *ha = ctx_host(ctx);
+  masa_feat_acts *fa = arena_alloc_bytes(ha, 2 * sizeof *fa);
+  rpn_head_acts *ra = arena_alloc_bytes(ha, 2 * sizeof *ra);
+  rpn_head_acts *rh = arena_alloc_bytes(ha, 2 * sizeof *rh);  // host views of cls / reg
   for (int k = 0; k < 2; k++) {
     int64_t shape[4] = {n, 3, S, S};
-    img[k] = tensor_view(b->img[k], 4, shape);
+    img[k] = tensor_view(ctx_upload(ctx, b->img[k], (int64_t)n * 3 * S * S), 4, shape);
     masa_features_forward(m, ctx, &img[k], &fa[k]);
     int distill_here = o->distill && k == 0;
     if (!o->jitter || distill_here) {
@@ -237,6 +275,11 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
       ctx->training = distill_here;  // the reference view's RPN only proposes
       rpn_head_forward(&m->rpn, ctx, L, fa[k].feats, &ra[k]);
       ctx->training = train;
+      if (!o->jitter) {  // the host makes the proposals
+        rh[k] = ra[k];
+        for (int l = 0; l < L; l++)
+          rh[k].cls[l] = ctx_host_view(ctx, &ra[k].cls[l]), rh[k].reg[l] = ctx_host_view(ctx, &ra[k].reg[l]);
+      }
     }
   }
   // Samples and targets per pair.
@@ -249,7 +292,7 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
     float *props[2];
     int64_t np[2];
     for (int k = 0; k < 2; k++)
-      np[k] = view_proposals(s, &p->v[k], S, &ra[k], i, k == 0, step, (int64_t)i * world + rank, &props[k]);
+      np[k] = view_proposals(s, &p->v[k], S, &rh[k], i, k == 0, step, (int64_t)i * world + rank, &props[k]);
     track_view kv = {np[0], props[0], p->v[0].n, p->v[0].boxes, p->v[0].ids};
     track_view rv = {np[1], props[1], p->v[1].n, p->v[1].boxes, p->v[1].ids};
     int64_t g = (int64_t)i * world + rank;
@@ -273,21 +316,24 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
       memcpy(rois[1] + 5 * or + 1, tt[i].ref_rois + 4 * j, 4 * sizeof(float));
     }
   }
-  track_head_acts *ta = arena_alloc_bytes(ctx->arena, 2 * sizeof *ta);
-  track_head_forward(&m->track, ctx, fa[0].feats, nkey, rois[0], &ta[0]);
-  track_head_forward(&m->track, ctx, fa[1].feats, nref, rois[1], &ta[1]);
+  track_head_acts *ta = arena_alloc_bytes(ha, 2 * sizeof *ta);
+  track_head_forward(&m->track, ctx, fa[0].feats, nkey, ctx_upload(ctx, rois[0], nkey * 5), &ta[0]);
+  track_head_forward(&m->track, ctx, fa[1].feats, nref, ctx_upload(ctx, rois[1], nref * 5), &ta[1]);
   tensor demb[2] = {ctx_zeros_like(ctx, &ta[0].embed), ctx_zeros_like(ctx, &ta[1].embed)};
+
   // Losses per image, averaged over the images of the batch (mmdet: sum / number of images).
   float wt = o->w_track / (float)n, wa = o->w_aux / (float)n;
   for (int i = 0, ok = 0, or = 0; i < n; i++) {
     const track_targets *t = &tt[i];
+    // Embeddings and their gradients stay on the device; the targets are host memory.
     const float *ke = ta[0].embed.data + ok * E, *re = ta[1].embed.data + or * E;
     float *dk = demb[0].data + ok * E, *dr = demb[1].data + or * E;
-    stats[T_LOSS_TRACK] += unbiased_contrast_loss(t->num_key, t->num_ref, E, ke, re, t->target, wt, dk, dr);
+    const device *dv = ctx_dev(ctx);
+    stats[T_LOSS_TRACK] += unbiased_contrast_loss_dev(dv, t->num_key, t->num_ref, E, ke, re, t->target, wt, dk, dr);
     margin_l2_cfg mc = o->margin;
     mc.seed = o->seed;
     mc.stream = ((uint64_t)step << 20) | (uint64_t)((int64_t)i * world + rank);
-    stats[T_LOSS_AUX] += margin_l2_loss(t->num_key, t->num_ref, E, ke, re, t->target, &mc, wa, dk, dr);
+    stats[T_LOSS_AUX] += margin_l2_loss_dev(dv, t->num_key, t->num_ref, E, ke, re, t->target, &mc, wa, dk, dr);
     ok += (int)t->num_key;
     or += (int)t->num_ref;
   }
@@ -297,7 +343,7 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
   // Backward: every head into each view's feature gradients, then adapter (and backbone).
   tensor *df[2];
   for (int k = 0; k < 2; k++) {
-    df[k] = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
+    df[k] = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
     for (int l = 0; l < L; l++) df[k][l] = ctx_zeros_like(ctx, &fa[k].feats[l]);
     track_head_backward(&m->track, ctx, &ta[k], &demb[k], df[k]);
   }
@@ -335,6 +381,41 @@ static void save_state(checkpoint_state *st, int64_t step, int64_t epoch, const 
   ckpt_kv_set(&st->loader, "batch", cur->batch);
   ckpt_kv_set(&st->loader, "skipped", cur->skipped);
   st->config_text = config_text;
+}
+
+// "cpu" (default), "guard", "cuda" or "cuda:N". Plain "cuda" with several processes on a node
+// takes GPU local_rank (one process per GPU).
+static int train_pick_device(const char *name, const dist_ctx *dist, device *dev) {
+  if (device_parse(name ? name : "cpu", dev) != MASA_OK) return MASA_ERR;
+  if (dev->kind == DEV_CUDA && name && !strchr(name, ':') && dist->world > 1) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "cuda:%d", dist->local_rank);
+    if (device_parse(buf, dev) != MASA_OK)
+      return masa_error("--device cuda: rank %d (local rank %d) has no GPU of its own: %s",
+                        dist->rank, dist->local_rank, masa_errmsg());
+  }
+  device_activate(dev);
+  return MASA_OK;
+}
+
+// Averages the trainable gradients over ranks. On the cpu through MPI; on a GPU through NCCL when
+// dist_nccl_init set it up, else staged through host memory and MPI.
+static void grads_allreduce_mean(const device *dev, param_table *t, dist_ctx *dist) {
+  int64_t n = (int64_t)t->trainable_total;
+  if (dev_is_host(dev)) {
+    dist_allreduce_sum_f32(t->grads, n, dist);
+    float inv = 1.0f / (float)dist->world;
+    for (int64_t i = 0; i < n; i++) t->grads[i] *= inv;
+    return;
+  }
+  if (dist_device_allreduce_sum_f32(dev, t->grads, n, dist) != MASA_OK) {
+    float *h = mallocCheck((size_t)(n ? n : 1) * sizeof(float));
+    dev_download(dev, h, t->grads, (size_t)n * sizeof(float));
+    dist_allreduce_sum_f32(h, n, dist);
+    dev_upload(dev, t->grads, h, (size_t)n * sizeof(float));
+    free(h);
+  }
+  ew_scale(dev, n, 1.0f / (float)dist->world, t->grads);
 }
 
 int train_run(config *cfg, const train_args *a) {
@@ -432,9 +513,25 @@ int train_run(config *cfg, const train_args *a) {
       checkpoint_state_free(&st);
     }
   }
+  // Everything above ran on the host; now the parameters (and optimizer moments) move to the
+  // training device. One process per GPU: plain "cuda" picks the node-local rank's GPU.
+  device dev;
+  if (train_pick_device(a->device, &dist, &dev) != MASA_OK) {
+    log_error("%s", masa_errmsg());
+    optim_free(&opt);
+    masa_model_free(&m);
+    goto done;
+  }
+  param_table_to_device(&m.params, &dev);
+  param_table host_params;  // host copy for checkpoints and export (devices other than the cpu)
+  int shadow = !dev_is_host(&dev);
+  if (shadow) param_table_clone_layout(&host_params, &m.params, &dev_cpu);
+  param_table *save_params = shadow ? &host_params : &m.params;
+  if (dev.kind != DEV_CPU) log_info("device %s", device_name(&dev));
   loader *ld = loader_open(&lo, &start);
   if (!ld) {
     log_error("%s", masa_errmsg());
+    if (shadow) param_table_free(&host_params);
     optim_free(&opt);
     masa_model_free(&m);
     goto done;
@@ -451,6 +548,7 @@ int train_run(config *cfg, const train_args *a) {
   if (sched_rc != MASA_OK) {
     log_error("%s", masa_errmsg());
     loader_close(ld);
+    if (shadow) param_table_free(&host_params);
     optim_free(&opt);
     masa_model_free(&m);
     goto done;
@@ -465,9 +563,11 @@ int train_run(config *cfg, const train_args *a) {
 
   step_ctx sc = {&m, &o, anchor_generator_make(mc.num_outs, mc.strides), delta_xywh_coder_make((float[]){0, 0, 0, 0}, (float[]){1, 1, 1, 1}),
                  track_sample_cfg_default()};
-  arena ar;
-  arena_init(&ar, 0);
-  model_ctx ctx = {&m.params, &ar, 1, dist.world > 1 ? dist_allreduce_sum_f64 : NULL, &dist};
+  arena ar, har;
+  arena_init_on(&ar, 0, &dev);
+  arena_init(&har, (size_t)1 << 20);
+  model_ctx ctx = {&m.params, &ar, 1, dist.world > 1 ? dist_allreduce_sum_f64 : NULL, &dist,
+                   shadow ? &har : NULL};
   progress pg;
   progress_begin(&pg, "train", total, "it");
   double window[T_COUNT] = {0}, t_window = time_now();
@@ -485,13 +585,12 @@ int train_run(config *cfg, const train_args *a) {
     int64_t epoch = b->cursor.epoch;
     double stats[T_COUNT] = {0};
     arena_reset(&ar);
+    arena_reset(&har);
     param_table_zero_grads(&m.params);
     train_step(&sc, &ctx, b, step, dist.rank, dist.world, stats);
     // Average gradients and sum the step's numbers over ranks.
     if (dist.world > 1) {
-      dist_allreduce_sum_f32(m.params.grads, (int64_t)m.params.trainable_total, &dist);
-      float inv = 1.0f / (float)dist.world;
-      for (size_t i = 0; i < m.params.trainable_total; i++) m.params.grads[i] *= inv;
+      grads_allreduce_mean(&dev, &m.params, &dist);
       dist_allreduce_sum_f64(stats, T_COUNT, &dist);
     }
     double loss = 0;
@@ -537,7 +636,8 @@ int train_run(config *cfg, const train_args *a) {
       loader_cursor cur = loader_position(ld);
       save_state(&st, step, cur.epoch, &cur, o.seed, config_text);
       char path[1200];
-      if (checkpoint_save(&co, &m.params, &opt, &st, path, sizeof path) != MASA_OK) {
+      if (shadow) param_table_copy_roles(&host_params, &m.params);
+      if (checkpoint_save(&co, save_params, &opt, &st, path, sizeof path) != MASA_OK) {
         log_error("%s", masa_errmsg());
         failed = 1;
         break;
@@ -549,7 +649,8 @@ int train_run(config *cfg, const train_args *a) {
   if (!failed && dist.rank == 0) {
     char wpath[1100];
     snprintf(wpath, sizeof wpath, "%s/weights.h5", run_dir);
-    if (checkpoint_export_weights(wpath, &m.params) != MASA_OK) {
+    if (shadow) param_table_copy_roles(&host_params, &m.params);
+    if (checkpoint_export_weights(wpath, save_params) != MASA_OK) {
       log_error("%s", masa_errmsg());
       failed = 1;
     } else {
@@ -571,6 +672,8 @@ int train_run(config *cfg, const train_args *a) {
   if (ml) metrics_close(ml);
   free(config_text);
   arena_free(&ar);
+  arena_free(&har);
+  if (shadow) param_table_free(&host_params);
   loader_close(ld);
   optim_free(&opt);
   masa_model_free(&m);
@@ -610,6 +713,7 @@ void train_stepper_run(train_stepper *s, model_ctx *ctx, const loader_batch *b, 
                        int rank, int world, train_step_stats *out) {
   double stats[T_COUNT] = {0};
   arena_reset(ctx->arena);
+  if (ctx->host) arena_reset(ctx->host);
   param_table_zero_grads(ctx->params);
   train_step(&s->sc, ctx, b, step, rank, world, stats);
   memset(out, 0, sizeof *out);

@@ -19,6 +19,7 @@ typedef struct {
   const char *resume;        // checkpoint file or run dir ("auto": the run dir's latest, if any)
   const char *init;          // weights to start from (fine-tuning)
   int64_t stop_after;        // > 0: stop after this many steps in this process (tests: kill/resume)
+  const char *device;        // "cpu" (NULL), "cuda", "cuda:N", "guard" (core/device.h)
 } train_args;
 
 // Runs training; returns 0 on success. The config must have every schema registered.

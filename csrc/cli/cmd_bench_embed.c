@@ -148,7 +148,7 @@ static void run_ours(masa_model *m, const embed_args *a, const float *boxes, ben
   float *emb = mallocCheck((size_t)(nb > 0 ? nb : 1) * (size_t)E * sizeof(float));
   arena ar;
   arena_init(&ar, 0);
-  model_ctx ctx = {&m->params, &ar, 0, NULL, NULL};
+  model_ctx ctx = {&m->params, &ar, 0, NULL, NULL, NULL};
   int n = (int)(a->warmup + a->repeats);
   double *t = mallocCheck((size_t)a->repeats * 5 * sizeof(double));
   s->rss_model_mb = rss_now_mb();

@@ -144,7 +144,7 @@ static int time_model(const char *cfg_name, const track_bench_args *a, long fram
     masa_model_free(&m);
   }
   embedder emb = {0};
-  if (rc == MASA_OK) rc = embedder_masa_create(&cfg, wpath, &emb);
+  if (rc == MASA_OK) rc = embedder_masa_create(&cfg, wpath, NULL, &emb);
   remove(wpath);
   rmdir(wdir);
   int64_t scale[2] = {0, 0};

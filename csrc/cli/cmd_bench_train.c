@@ -174,7 +174,7 @@ static int run_steps(config *cfg, int warmup, int steps, dist_ctx *dist, train_r
   optim_init(&opt, &oo, &m.params);
   arena ar;
   arena_init(&ar, 0);
-  model_ctx ctx = {&m.params, &ar, 1, dist->world > 1 ? dist_allreduce_sum_f64 : NULL, dist};
+  model_ctx ctx = {&m.params, &ar, 1, dist->world > 1 ? dist_allreduce_sum_f64 : NULL, dist, NULL};
   r->size = lo.views.size, r->batch = lo.batch_size, r->world = dist->world;
   r->threads = omp_get_max_threads();
   r->distill = config_bool(cfg, "train.distill");

@@ -1,7 +1,11 @@
 // `masa check`: the GPU check. Every CUDA op runs on random inputs (odd shapes included) and is
 // compared with its CPU twin, the reference; outputs are surrounded by guard regions that must
 // survive. Prints a table (op, max abs err, max rel err, tolerance, pass) and exits non-zero on
-// any failure, or with MASA_EXIT_NO_GPU (3) when this machine has no usable GPU.
+// any failure, or with MASA_EXIT_NO_GPU (3) when this machine has no usable GPU. Then one full
+// training step on the GPU against the CPU (cmd_check_step.c).
+//   masa check [--device cuda:N]   the op table and the step on that GPU (default cuda:0)
+//   masa check --device guard      only the step, on the guard device (core/device.h): runs
+//                                  without a GPU, so the CPU test suite exercises this check
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +18,11 @@
 #include "core/rng.h"
 #include "ops/ops.h"
 
+#include "cli/gpu_check.h"
+#include "core/device.h"
+
 #ifdef MASA_HAVE_CUDA
 #include "kernels.h"
-
-#include "cli/gpu_check.h"
 
 // Compares got (with GUARD sentinel floats after n) against ref; prints one table row.
 void gpu_check_compare(check_state *st, const char *op, const float *got, const float *ref, int64_t n,
@@ -63,6 +68,25 @@ float *gpu_check_random(int64_t n, uint64_t seed, uint64_t stream) {
   float *p = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof(float));
   rng_fill_uniform(p, n, -1.0f, 1.0f, seed, stream);
   return p;
+}
+
+float *gpu_check_uniform(int64_t n, uint64_t seed, uint64_t stream, float lo, float hi) {
+  float *p = gpu_check_random(n, seed, stream);
+  for (int64_t i = 0; i < n; i++) p[i] = lo + (p[i] + 1.0f) * 0.5f * (hi - lo);
+  return p;
+}
+
+float *gpu_check_copy(const float *src, int64_t n) {
+  float *p = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof(float));
+  if (n > 0) memcpy(p, src, (size_t)n * sizeof(float));
+  return p;
+}
+
+void gpu_check_cmp(check_state *st, const char *name, const float *dev, const float *ref,
+                   int64_t n, double atol, double rtol) {
+  float *h = gpu_check_host_copy(dev, n);
+  gpu_check_compare(st, name, h, ref, n, atol, rtol);
+  free(h);
 }
 
 static void check_relu(check_state *st, int64_t n, uint64_t seed) {
@@ -127,12 +151,36 @@ int cmd_check(int argc, char **argv) {
   config_init(&cfg);
   char *rest[64];
   int nrest = 0;
-  if (argc > 64 || cli_parse_common(argc, argv, &cfg, rest, &nrest) != MASA_OK || nrest) {
-    log_error("%s", nrest ? "usage: masa check [--threads N]" : masa_errmsg());
+  const char *dev_name = NULL;
+  int bad = argc > 64 || cli_parse_common(argc, argv, &cfg, rest, &nrest) != MASA_OK;
+  if (!bad && nrest == 2 && !strcmp(rest[0], "--device")) dev_name = rest[1];
+  else if (!bad && nrest) bad = 1;
+  if (bad) {
+    log_error("%s", nrest ? "usage: masa check [--device cuda:N|guard] [--threads N]" : masa_errmsg());
     config_free(&cfg);
     return MASA_EXIT_FAILURE;
   }
   config_free(&cfg);
+  device target = {DEV_CUDA, 0, NULL};
+  if (dev_name) {
+    if (!strcmp(dev_name, "guard")) {
+      target.kind = DEV_GUARD;
+      uint64_t seed = rng_test_seed(20240601);
+      printf("train-step check on the guard device, seed %llu (MASA_SEED overrides)\n\n",
+             (unsigned long long)seed);
+      printf("%-40s %10s %11s %11s %17s %s\n", "check", "n", "max abs", "rel err", "tolerance",
+             "result");
+      check_state st = {0, 0};
+      gpu_check_train_step(&st, &target, seed);
+      printf("\n%d of %d checks passed\n", st.total - st.failures, st.total);
+      return st.failures ? MASA_EXIT_FAILURE : 0;
+    }
+    if (device_parse(dev_name, &target) != MASA_OK || target.kind != DEV_CUDA) {
+      fprintf(stderr, "masa check: %s\n",
+              target.kind == DEV_CUDA ? masa_errmsg() : "--device expects cuda, cuda:N or guard");
+      return strncmp(dev_name, "cuda", 4) ? MASA_EXIT_FAILURE : MASA_EXIT_NO_GPU;
+    }
+  }
 #ifndef MASA_HAVE_CUDA
   fprintf(stderr, "masa check: this build has no CUDA kernels (built with -DMASA_CUDA=OFF)\n");
   return MASA_EXIT_NO_GPU;
@@ -141,6 +189,7 @@ int cmd_check(int argc, char **argv) {
     fprintf(stderr, "masa check: no CUDA device on this machine; nothing to compare\n");
     return MASA_EXIT_NO_GPU;
   }
+  device_activate(&target);
   char dev[256];
   cuda_device_describe(dev, sizeof dev);
   uint64_t seed = rng_test_seed(20240601);
@@ -154,6 +203,11 @@ int cmd_check(int argc, char **argv) {
   check_linear(&st, 512, 1024, 256, seed);
   gpu_check_ops1(&st, seed);  // activations, norms, resampling (cmd_check_ops1.c)
   gpu_check_ops2(&st, seed);  // roi_align, dcn, conv2d (cmd_check_ops2.c)
+  gpu_check_ops3(&st, seed);  // elementwise glue, gemm, BN fold (cmd_check_ops3.c)
+  gpu_check_sam(&st, seed);   // transposed conv, DyReLU (cmd_check_sam.c)
+  gpu_check_vit(&st, seed);   // ViT row layer norm, attention (cmd_check_vit.c)
+  gpu_check_optim(&st, seed); // SGD / AdamW updates, gradient norm and clipping (cmd_check_optim.c)
+  gpu_check_train_step(&st, &target, seed);  // one full training step vs the CPU (cmd_check_step.c)
   printf("\n%d of %d checks passed\n", st.total - st.failures, st.total);
   return st.failures ? MASA_EXIT_FAILURE : 0;
 #endif

@@ -17,27 +17,6 @@
 #include "kernels.h"
 #include "ops/ops.h"
 
-// n uniform floats in [lo, hi).
-static float *rnd(int64_t n, uint64_t seed, uint64_t stream, float lo, float hi) {
-  float *p = gpu_check_random(n, seed, stream);
-  for (int64_t i = 0; i < n; i++) p[i] = lo + (p[i] + 1.0f) * 0.5f * (hi - lo);
-  return p;
-}
-
-static float *copy_of(const float *src, int64_t n) {
-  float *p = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (n > 0) memcpy(p, src, (size_t)n * sizeof(float));
-  return p;
-}
-
-// Compares device buffer dev (n floats + guard) with the CPU reference ref.
-static void cmp(check_state *st, const char *name, const float *dev, const float *ref, int64_t n,
-                double atol, double rtol) {
-  float *h = gpu_check_host_copy(dev, n);
-  gpu_check_compare(st, name, h, ref, n, atol, rtol);
-  free(h);
-}
-
 #define I64_SENTINEL ((int64_t)-31337)
 
 static int64_t *dev_i64_guarded(int64_t n) {
@@ -73,8 +52,8 @@ static void cmp_i64(check_state *st, const char *name, const int64_t *dev, const
 // ---- pointwise activations ----
 
 static void check_pointwise(check_state *st, int64_t n, uint64_t seed) {
-  float *x = rnd(n, seed, 101, -6.0f, 6.0f), *dy = rnd(n, seed, 102, -1.0f, 1.0f);
-  float *dx0 = rnd(n, seed, 103, -1.0f, 1.0f);
+  float *x = gpu_check_uniform(n, seed, 101, -6.0f, 6.0f), *dy = gpu_check_uniform(n, seed, 102, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(n, seed, 103, -1.0f, 1.0f);
   // The hard-sigmoid kinks and 0 on purpose: the gradient rule at exactly +-3 is part of the op.
   if (n > 0) x[0] = -3.0f;
   if (n > 1) x[1] = 3.0f;
@@ -90,20 +69,20 @@ static void check_pointwise(check_state *st, int64_t n, uint64_t seed) {
   gelu_forward_cpu(n, x, y);
   gelu_forward_cuda(n, dX, dY, 0);
   snprintf(name, sizeof name, "gelu_forward n=%lld", (long long)n);
-  cmp(st, name, dY, y, n, 1e-7, 2e-6);
+  gpu_check_cmp(st, name, dY, y, n, 1e-7, 2e-6);
   memcpy(dx, dx0, (size_t)n * sizeof(float));
   gelu_backward_cpu(n, x, dy, dx);
   float *dDX = gpu_check_dev_guarded(dx0, n);
   gelu_backward_cuda(n, dX, dDY, dDX, 0);
   snprintf(name, sizeof name, "gelu_backward n=%lld (accumulate)", (long long)n);
-  cmp(st, name, dDX, dx, n, 1e-6, 1e-5);
+  gpu_check_cmp(st, name, dDX, dx, n, 1e-6, 1e-5);
   cuda_free(dDX);
 
   // Sigmoid: expf within 2 ulp, then one add and one divide: rtol 1e-6.
   sigmoid_forward_cpu(n, x, y);
   sigmoid_forward_cuda(n, dX, dY, 0);
   snprintf(name, sizeof name, "sigmoid_forward n=%lld", (long long)n);
-  cmp(st, name, dY, y, n, 1e-9, 1e-6);
+  gpu_check_cmp(st, name, dY, y, n, 1e-9, 1e-6);
   // Backward from the CPU's y: the same three float operations in the same order: exact.
   cuda_upload(dYref, y, (size_t)n * sizeof(float));
   memcpy(dx, dx0, (size_t)n * sizeof(float));
@@ -111,20 +90,20 @@ static void check_pointwise(check_state *st, int64_t n, uint64_t seed) {
   dDX = gpu_check_dev_guarded(dx0, n);
   sigmoid_backward_cuda(n, dYref, dDY, dDX, 0);
   snprintf(name, sizeof name, "sigmoid_backward n=%lld (accumulate)", (long long)n);
-  cmp(st, name, dDX, dx, n, 0, 0);
+  gpu_check_cmp(st, name, dDX, dx, n, 0, 0);
   cuda_free(dDX);
 
   // Hard sigmoid: an add, a divide and a clamp; backward a divide and an add: exact.
   hard_sigmoid_forward_cpu(n, x, y);
   hard_sigmoid_forward_cuda(n, dX, dY, 0);
   snprintf(name, sizeof name, "hard_sigmoid_forward n=%lld", (long long)n);
-  cmp(st, name, dY, y, n, 0, 0);
+  gpu_check_cmp(st, name, dY, y, n, 0, 0);
   memcpy(dx, dx0, (size_t)n * sizeof(float));
   hard_sigmoid_backward_cpu(n, x, dy, dx);
   dDX = gpu_check_dev_guarded(dx0, n);
   hard_sigmoid_backward_cuda(n, dX, dDY, dDX, 0);
   snprintf(name, sizeof name, "hard_sigmoid_backward n=%lld (kinks)", (long long)n);
-  cmp(st, name, dDX, dx, n, 0, 0);
+  gpu_check_cmp(st, name, dDX, dx, n, 0, 0);
   cuda_free(dDX);
 
   cuda_free(dX), cuda_free(dDY), cuda_free(dY), cuda_free(dYref);
@@ -135,9 +114,9 @@ static void check_pointwise(check_state *st, int64_t n, uint64_t seed) {
 
 static void check_softmax(check_state *st, int64_t rows, int64_t cols, uint64_t seed) {
   const int64_t n = rows * cols;
-  float *x = rnd(n, seed, 111, -8.0f, 8.0f), *dy = rnd(n, seed, 112, -1.0f, 1.0f);
-  float *dx0 = rnd(n, seed, 113, -1.0f, 1.0f);
-  float *y = mallocCheck((size_t)n * sizeof(float)), *dx = copy_of(dx0, n);
+  float *x = gpu_check_uniform(n, seed, 111, -8.0f, 8.0f), *dy = gpu_check_uniform(n, seed, 112, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(n, seed, 113, -1.0f, 1.0f);
+  float *y = mallocCheck((size_t)n * sizeof(float)), *dx = gpu_check_copy(dx0, n);
   float *dX = gpu_check_dev_guarded(x, n), *dY = gpu_check_dev_guarded(NULL, n);
   float *dDY = gpu_check_dev_guarded(dy, n), *dDX = gpu_check_dev_guarded(dx0, n);
   char name[96];
@@ -147,19 +126,19 @@ static void check_softmax(check_state *st, int64_t rows, int64_t cols, uint64_t 
   softmax_forward_cpu(rows, cols, x, y);
   softmax_forward_cuda(rows, cols, dX, dY, 0);
   snprintf(name, sizeof name, "softmax_forward %lldx%lld", (long long)rows, (long long)cols);
-  cmp(st, name, dY, y, n, 1e-9, 1e-6);
+  gpu_check_cmp(st, name, dY, y, n, 1e-9, 1e-6);
   // Backward from the CPU's y: the float row sum may differ by 1 ulp (|s| <= 1): 1e-6 abs.
   cuda_upload(dY, y, (size_t)n * sizeof(float));
   softmax_backward_cpu(rows, cols, y, dy, dx);
   softmax_backward_cuda(rows, cols, dY, dDY, dDX, 0);
   snprintf(name, sizeof name, "softmax_backward %lldx%lld (acc)", (long long)rows, (long long)cols);
-  cmp(st, name, dDX, dx, n, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDX, dx, n, 1e-6, 1e-6);
 
   // log-sum-exp is off by ~1e-7 absolute (expf ulps in the sum), |y| <= ~23: 1e-6 + 1e-6 rel.
   log_softmax_forward_cpu(rows, cols, x, y);
   log_softmax_forward_cuda(rows, cols, dX, dY, 0);
   snprintf(name, sizeof name, "log_softmax_forward %lldx%lld", (long long)rows, (long long)cols);
-  cmp(st, name, dY, y, n, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dY, y, n, 1e-6, 1e-6);
   // Backward: expf(y) (2 ulp, <= 2.4e-7) times |sum dy| (<= ~60 for cols <= 1000): 5e-5 abs.
   cuda_upload(dY, y, (size_t)n * sizeof(float));
   memcpy(dx, dx0, (size_t)n * sizeof(float));
@@ -167,7 +146,7 @@ static void check_softmax(check_state *st, int64_t rows, int64_t cols, uint64_t 
   log_softmax_backward_cpu(rows, cols, y, dy, dx);
   log_softmax_backward_cuda(rows, cols, dY, dDY, dDX, 0);
   snprintf(name, sizeof name, "log_softmax_bwd %lldx%lld (acc)", (long long)rows, (long long)cols);
-  cmp(st, name, dDX, dx, n, 5e-5, 1e-5);
+  gpu_check_cmp(st, name, dDX, dx, n, 5e-5, 1e-5);
 
   cuda_free(dX), cuda_free(dY), cuda_free(dDY), cuda_free(dDX);
   free(x), free(dy), free(dx0), free(y), free(dx);
@@ -177,9 +156,9 @@ static void check_softmax(check_state *st, int64_t rows, int64_t cols, uint64_t 
 
 static void check_gap(check_state *st, int64_t n, int64_t c, int64_t hw, uint64_t seed) {
   const int64_t nx = n * c * hw, ny = n * c;
-  float *x = rnd(nx, seed, 121, -1.0f, 1.0f), *dy = rnd(ny, seed, 122, -1.0f, 1.0f);
-  float *dx0 = rnd(nx, seed, 123, -1.0f, 1.0f);
-  float *y = mallocCheck((size_t)ny * sizeof(float)), *dx = copy_of(dx0, nx);
+  float *x = gpu_check_uniform(nx, seed, 121, -1.0f, 1.0f), *dy = gpu_check_uniform(ny, seed, 122, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(nx, seed, 123, -1.0f, 1.0f);
+  float *y = mallocCheck((size_t)ny * sizeof(float)), *dx = gpu_check_copy(dx0, nx);
   float *dX = gpu_check_dev_guarded(x, nx), *dY = gpu_check_dev_guarded(NULL, ny);
   float *dDY = gpu_check_dev_guarded(dy, ny), *dDX = gpu_check_dev_guarded(dx0, nx);
   char name[96];
@@ -188,12 +167,12 @@ static void check_gap(check_state *st, int64_t n, int64_t c, int64_t hw, uint64_
   // Double sums in another order, one float rounding: equal but for rare ties (1 ulp).
   snprintf(name, sizeof name, "global_avg_pool_fwd %lldx%lldx%lld", (long long)n, (long long)c,
            (long long)hw);
-  cmp(st, name, dY, y, ny, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dY, y, ny, 1e-7, 2.5e-7);
   global_avg_pool_backward_cpu(n, c, hw, dy, dx);
   global_avg_pool_backward_cuda(n, c, hw, dDY, dDX, 0);
   snprintf(name, sizeof name, "global_avg_pool_bwd %lldx%lldx%lld", (long long)n, (long long)c,
            (long long)hw);
-  cmp(st, name, dDX, dx, nx, 0, 0);  // exact: the same double divide, cast and float add
+  gpu_check_cmp(st, name, dDX, dx, nx, 0, 0);  // exact: the same double divide, cast and float add
   cuda_free(dX), cuda_free(dY), cuda_free(dDY), cuda_free(dDX);
   free(x), free(dy), free(dx0), free(y), free(dx);
 }
@@ -204,15 +183,15 @@ static void check_group_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
                              int affine, uint64_t seed) {
   const int64_t nx = n * c * hw, ns = n * groups;
   const float eps = 1e-5f;
-  float *x = rnd(nx, seed, 131, -1.5f, 2.5f), *dy = rnd(nx, seed, 132, -1.0f, 1.0f);
-  float *gamma = affine ? rnd(c, seed, 133, 0.5f, 1.5f) : NULL;
-  float *beta = affine ? rnd(c, seed, 134, -0.5f, 0.5f) : NULL;
-  float *dx0 = rnd(nx, seed, 135, -1.0f, 1.0f), *dg0 = rnd(c, seed, 136, -1.0f, 1.0f);
-  float *db0 = rnd(c, seed, 137, -1.0f, 1.0f);
+  float *x = gpu_check_uniform(nx, seed, 131, -1.5f, 2.5f), *dy = gpu_check_uniform(nx, seed, 132, -1.0f, 1.0f);
+  float *gamma = affine ? gpu_check_uniform(c, seed, 133, 0.5f, 1.5f) : NULL;
+  float *beta = affine ? gpu_check_uniform(c, seed, 134, -0.5f, 0.5f) : NULL;
+  float *dx0 = gpu_check_uniform(nx, seed, 135, -1.0f, 1.0f), *dg0 = gpu_check_uniform(c, seed, 136, -1.0f, 1.0f);
+  float *db0 = gpu_check_uniform(c, seed, 137, -1.0f, 1.0f);
   float *y = mallocCheck((size_t)nx * sizeof(float));
   float *mean = mallocCheck((size_t)ns * sizeof(float));
   float *rstd = mallocCheck((size_t)ns * sizeof(float));
-  float *dx = copy_of(dx0, nx), *dg = copy_of(dg0, c), *db = copy_of(db0, c);
+  float *dx = gpu_check_copy(dx0, nx), *dg = gpu_check_copy(dg0, c), *db = gpu_check_copy(db0, c);
   float *dX = gpu_check_dev_guarded(x, nx), *dG = affine ? gpu_check_dev_guarded(gamma, c) : NULL;
   float *dB = affine ? gpu_check_dev_guarded(beta, c) : NULL;
   float *dY = gpu_check_dev_guarded(NULL, nx), *dM = gpu_check_dev_guarded(NULL, ns);
@@ -229,11 +208,11 @@ static void check_group_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
   // Statistics: double sums in another order, rounded to float once: within 1 ulp. y inherits
   // at most 1 ulp of rstd times |xhat * gamma| (<= ~6): 1e-6 abs + 1e-6 rel.
   snprintf(name, sizeof name, "group_norm_fwd mean %s", tag);
-  cmp(st, name, dM, mean, ns, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dM, mean, ns, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "group_norm_fwd rstd %s", tag);
-  cmp(st, name, dR, rstd, ns, 0, 2.5e-7);
+  gpu_check_cmp(st, name, dR, rstd, ns, 0, 2.5e-7);
   snprintf(name, sizeof name, "group_norm_fwd y %s", tag);
-  cmp(st, name, dY, y, nx, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dY, y, nx, 1e-6, 1e-6);
 
   // Backward from the CPU's mean / rstd. Per-plane double sums in another order; the float
   // coefficients match but for rare ties; dgamma/dbeta are double sums cast once. 1e-6 + 1e-6.
@@ -243,12 +222,12 @@ static void check_group_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
                           affine ? db : NULL);
   group_norm_backward_cuda(n, c, hw, groups, dX, dG, dM, dR, dDY, dDX, dDG, dDB, 0);
   snprintf(name, sizeof name, "group_norm_bwd dx %s", tag);
-  cmp(st, name, dDX, dx, nx, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDX, dx, nx, 1e-6, 1e-6);
   if (affine) {
     snprintf(name, sizeof name, "group_norm_bwd dgamma %s", tag);
-    cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
+    gpu_check_cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
     snprintf(name, sizeof name, "group_norm_bwd dbeta %s", tag);
-    cmp(st, name, dDB, db, c, 1e-6, 1e-6);
+    gpu_check_cmp(st, name, dDB, db, c, 1e-6, 1e-6);
   }
   cuda_free(dX), cuda_free(dY), cuda_free(dM), cuda_free(dR), cuda_free(dDY), cuda_free(dDX);
   if (affine) cuda_free(dG), cuda_free(dB), cuda_free(dDG), cuda_free(dDB);
@@ -261,14 +240,14 @@ static void check_group_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
 static void check_layer_norm2d(check_state *st, int64_t n, int64_t c, int64_t hw, uint64_t seed) {
   const int64_t nx = n * c * hw, ns = n * hw;
   const float eps = 1e-6f;
-  float *x = rnd(nx, seed, 141, -1.0f, 3.0f), *dy = rnd(nx, seed, 142, -1.0f, 1.0f);
-  float *gamma = rnd(c, seed, 143, 0.5f, 1.5f), *beta = rnd(c, seed, 144, -0.5f, 0.5f);
-  float *dx0 = rnd(nx, seed, 145, -1.0f, 1.0f), *dg0 = rnd(c, seed, 146, -1.0f, 1.0f);
-  float *db0 = rnd(c, seed, 147, -1.0f, 1.0f);
+  float *x = gpu_check_uniform(nx, seed, 141, -1.0f, 3.0f), *dy = gpu_check_uniform(nx, seed, 142, -1.0f, 1.0f);
+  float *gamma = gpu_check_uniform(c, seed, 143, 0.5f, 1.5f), *beta = gpu_check_uniform(c, seed, 144, -0.5f, 0.5f);
+  float *dx0 = gpu_check_uniform(nx, seed, 145, -1.0f, 1.0f), *dg0 = gpu_check_uniform(c, seed, 146, -1.0f, 1.0f);
+  float *db0 = gpu_check_uniform(c, seed, 147, -1.0f, 1.0f);
   float *y = mallocCheck((size_t)nx * sizeof(float));
   float *mean = mallocCheck((size_t)ns * sizeof(float));
   float *rstd = mallocCheck((size_t)ns * sizeof(float));
-  float *dx = copy_of(dx0, nx), *dg = copy_of(dg0, c), *db = copy_of(db0, c);
+  float *dx = gpu_check_copy(dx0, nx), *dg = gpu_check_copy(dg0, c), *db = gpu_check_copy(db0, c);
   float *dX = gpu_check_dev_guarded(x, nx), *dG = gpu_check_dev_guarded(gamma, c);
   float *dB = gpu_check_dev_guarded(beta, c), *dY = gpu_check_dev_guarded(NULL, nx);
   float *dM = gpu_check_dev_guarded(NULL, ns), *dR = gpu_check_dev_guarded(NULL, ns);
@@ -282,22 +261,22 @@ static void check_layer_norm2d(check_state *st, int64_t n, int64_t c, int64_t hw
   layer_norm2d_forward_cpu(n, c, hw, eps, x, gamma, beta, y, mean, rstd);
   layer_norm2d_forward_cuda(n, c, hw, eps, dX, dG, dB, dY, dM, dR, 0);
   snprintf(name, sizeof name, "layer_norm2d_fwd mean %s", tag);
-  cmp(st, name, dM, mean, ns, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dM, mean, ns, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "layer_norm2d_fwd rstd %s", tag);
-  cmp(st, name, dR, rstd, ns, 0, 2.5e-7);
+  gpu_check_cmp(st, name, dR, rstd, ns, 0, 2.5e-7);
   snprintf(name, sizeof name, "layer_norm2d_fwd y %s", tag);
-  cmp(st, name, dY, y, nx, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dY, y, nx, 1e-7, 2.5e-7);
 
   // dx: same double expression per pixel (exact expected, same slack). dgamma/dbeta: per-block
   // partials summed in another order within the block (double), cast once: 1e-6 + 1e-6.
   layer_norm2d_backward_cpu(n, c, hw, x, gamma, mean, rstd, dy, dx, dg, db);
   layer_norm2d_backward_cuda(n, c, hw, dX, dG, dM, dR, dDY, dDX, dDG, dDB, 0);
   snprintf(name, sizeof name, "layer_norm2d_bwd dx %s", tag);
-  cmp(st, name, dDX, dx, nx, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dDX, dx, nx, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "layer_norm2d_bwd dgamma %s", tag);
-  cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
   snprintf(name, sizeof name, "layer_norm2d_bwd dbeta %s", tag);
-  cmp(st, name, dDB, db, c, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDB, db, c, 1e-6, 1e-6);
   cuda_free(dX), cuda_free(dG), cuda_free(dB), cuda_free(dY), cuda_free(dM), cuda_free(dR);
   cuda_free(dDY), cuda_free(dDX), cuda_free(dDG), cuda_free(dDB);
   free(x), free(dy), free(gamma), free(beta), free(dx0), free(dg0), free(db0), free(y);
@@ -309,10 +288,10 @@ static void check_layer_norm2d(check_state *st, int64_t n, int64_t c, int64_t hw
 static void check_channel_affine(check_state *st, int64_t n, int64_t c, int64_t hw,
                                  uint64_t seed) {
   const int64_t nx = n * c * hw;
-  float *x = rnd(nx, seed, 151, -2.0f, 2.0f), *dy = rnd(nx, seed, 152, -1.0f, 1.0f);
-  float *scale = rnd(c, seed, 153, -2.0f, 2.0f), *shift = rnd(c, seed, 154, -1.0f, 1.0f);
-  float *dx0 = rnd(nx, seed, 155, -1.0f, 1.0f);
-  float *y = mallocCheck((size_t)nx * sizeof(float)), *dx = copy_of(dx0, nx);
+  float *x = gpu_check_uniform(nx, seed, 151, -2.0f, 2.0f), *dy = gpu_check_uniform(nx, seed, 152, -1.0f, 1.0f);
+  float *scale = gpu_check_uniform(c, seed, 153, -2.0f, 2.0f), *shift = gpu_check_uniform(c, seed, 154, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(nx, seed, 155, -1.0f, 1.0f);
+  float *y = mallocCheck((size_t)nx * sizeof(float)), *dx = gpu_check_copy(dx0, nx);
   float *dX = gpu_check_dev_guarded(x, nx), *dS = gpu_check_dev_guarded(scale, c);
   float *dT = gpu_check_dev_guarded(shift, c), *dY = gpu_check_dev_guarded(NULL, nx);
   float *dDY = gpu_check_dev_guarded(dy, nx), *dDX = gpu_check_dev_guarded(dx0, nx);
@@ -321,12 +300,12 @@ static void check_channel_affine(check_state *st, int64_t n, int64_t c, int64_t 
   channel_affine_forward_cuda(n, c, hw, dX, dS, dT, dY, 0);
   snprintf(name, sizeof name, "channel_affine_fwd %lldx%lldx%lld", (long long)n, (long long)c,
            (long long)hw);
-  cmp(st, name, dY, y, nx, 0, 0);  // exact: one multiply and one add, no FMA on either side
+  gpu_check_cmp(st, name, dY, y, nx, 0, 0);  // exact: one multiply and one add, no FMA on either side
   channel_affine_backward_cpu(n, c, hw, scale, dy, dx);
   channel_affine_backward_cuda(n, c, hw, dS, dDY, dDX, 0);
   snprintf(name, sizeof name, "channel_affine_bwd %lldx%lldx%lld", (long long)n, (long long)c,
            (long long)hw);
-  cmp(st, name, dDX, dx, nx, 0, 0);
+  gpu_check_cmp(st, name, dDX, dx, nx, 0, 0);
   cuda_free(dX), cuda_free(dS), cuda_free(dT), cuda_free(dY), cuda_free(dDY), cuda_free(dDX);
   free(x), free(dy), free(scale), free(shift), free(dx0), free(y), free(dx);
 }
@@ -343,15 +322,15 @@ static void check_batch_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
                              uint64_t seed) {
   const int64_t nx = n * c * hw;
   const float eps = 1e-5f, momentum = 0.1f;
-  float *x = rnd(nx, seed, 161, -1.0f, 2.0f), *dy = rnd(nx, seed, 162, -1.0f, 1.0f);
-  float *gamma = rnd(c, seed, 163, 0.5f, 1.5f), *beta = rnd(c, seed, 164, -0.5f, 0.5f);
-  float *rm0 = rnd(c, seed, 165, -0.5f, 0.5f), *rv0 = rnd(c, seed, 166, 0.5f, 1.5f);
-  float *dx0 = rnd(nx, seed, 167, -1.0f, 1.0f), *dg0 = rnd(c, seed, 168, -1.0f, 1.0f);
-  float *db0 = rnd(c, seed, 169, -1.0f, 1.0f);
+  float *x = gpu_check_uniform(nx, seed, 161, -1.0f, 2.0f), *dy = gpu_check_uniform(nx, seed, 162, -1.0f, 1.0f);
+  float *gamma = gpu_check_uniform(c, seed, 163, 0.5f, 1.5f), *beta = gpu_check_uniform(c, seed, 164, -0.5f, 0.5f);
+  float *rm0 = gpu_check_uniform(c, seed, 165, -0.5f, 0.5f), *rv0 = gpu_check_uniform(c, seed, 166, 0.5f, 1.5f);
+  float *dx0 = gpu_check_uniform(nx, seed, 167, -1.0f, 1.0f), *dg0 = gpu_check_uniform(c, seed, 168, -1.0f, 1.0f);
+  float *db0 = gpu_check_uniform(c, seed, 169, -1.0f, 1.0f);
   float *y = mallocCheck((size_t)nx * sizeof(float)), *sm = mallocCheck((size_t)c * sizeof(float));
   float *sr = mallocCheck((size_t)c * sizeof(float));
-  float *rm = copy_of(rm0, c), *rv = copy_of(rv0, c);
-  float *dx = copy_of(dx0, nx), *dg = copy_of(dg0, c), *db = copy_of(db0, c);
+  float *rm = gpu_check_copy(rm0, c), *rv = gpu_check_copy(rv0, c);
+  float *dx = gpu_check_copy(dx0, nx), *dg = gpu_check_copy(dg0, c), *db = gpu_check_copy(db0, c);
   float *dX = gpu_check_dev_guarded(x, nx), *dG = gpu_check_dev_guarded(gamma, c);
   float *dB = gpu_check_dev_guarded(beta, c), *dY = gpu_check_dev_guarded(NULL, nx);
   float *dSM = gpu_check_dev_guarded(NULL, c), *dSR = gpu_check_dev_guarded(NULL, c);
@@ -371,15 +350,15 @@ static void check_batch_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
   // One-pass double sums in another order, rounded to float once: statistics within 1 ulp; y
   // inherits 1 ulp of rstd times |xhat * gamma| (<= ~6): 1e-6 abs + 1e-6 rel.
   snprintf(name, sizeof name, "batch_norm_fwd save_mean %s", tag);
-  cmp(st, name, dSM, sm, c, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dSM, sm, c, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "batch_norm_fwd save_rstd %s", tag);
-  cmp(st, name, dSR, sr, c, 0, 2.5e-7);
+  gpu_check_cmp(st, name, dSR, sr, c, 0, 2.5e-7);
   snprintf(name, sizeof name, "batch_norm_fwd running_mean %s", tag);
-  cmp(st, name, dRM, rm, c, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dRM, rm, c, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "batch_norm_fwd running_var %s", tag);
-  cmp(st, name, dRV, rv, c, 1e-7, 2.5e-7);
+  gpu_check_cmp(st, name, dRV, rv, c, 1e-7, 2.5e-7);
   snprintf(name, sizeof name, "batch_norm_fwd y %s", tag);
-  cmp(st, name, dY, y, nx, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dY, y, nx, 1e-6, 1e-6);
 
   // Backward from the CPU's saved statistics: double sums in another order, float coefficients
   // equal but for rare ties: 1e-6 + 1e-6 on dx, dgamma, dbeta.
@@ -389,11 +368,11 @@ static void check_batch_norm(check_state *st, int64_t n, int64_t c, int64_t hw, 
   batch_norm_train_backward_cuda(n, c, hw, dX, dG, dSM, dSR, dDY, dDX, dDG, dDB, hook, &calls_gpu,
                                  0);
   snprintf(name, sizeof name, "batch_norm_bwd dx %s", tag);
-  cmp(st, name, dDX, dx, nx, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDX, dx, nx, 1e-6, 1e-6);
   snprintf(name, sizeof name, "batch_norm_bwd dgamma %s", tag);
-  cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDG, dg, c, 1e-6, 1e-6);
   snprintf(name, sizeof name, "batch_norm_bwd dbeta %s", tag);
-  cmp(st, name, dDB, db, c, 1e-6, 1e-6);
+  gpu_check_cmp(st, name, dDB, db, c, 1e-6, 1e-6);
   if (calls_cpu != calls_gpu) {
     st->total++, st->failures++;
     printf("%-40s hook called %d times on the GPU path, %d on the CPU: FAIL\n", tag, calls_gpu,
@@ -411,10 +390,10 @@ static void check_max_pool2d(check_state *st, int64_t n, int64_t c, int64_t h, i
                              int64_t k, int64_t s, uint64_t seed) {
   const int64_t ho = max_pool2d_out_size(h, k, s), wo = max_pool2d_out_size(w, k, s);
   const int64_t nx = n * c * h * w, ny = n * c * ho * wo;
-  float *x = rnd(nx, seed, 171, -2.0f, 2.0f), *dy = rnd(ny, seed, 172, -1.0f, 1.0f);
-  float *dx0 = rnd(nx, seed, 173, -1.0f, 1.0f);
+  float *x = gpu_check_uniform(nx, seed, 171, -2.0f, 2.0f), *dy = gpu_check_uniform(ny, seed, 172, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(nx, seed, 173, -1.0f, 1.0f);
   for (int64_t i = 0; i < nx; i++) x[i] = roundf(x[i] * 2.0f);  // few distinct values: ties
-  float *y = mallocCheck((size_t)(ny > 0 ? ny : 1) * sizeof(float)), *dx = copy_of(dx0, nx);
+  float *y = mallocCheck((size_t)(ny > 0 ? ny : 1) * sizeof(float)), *dx = gpu_check_copy(dx0, nx);
   int64_t *am = mallocCheck((size_t)(ny > 0 ? ny : 1) * sizeof(int64_t));
   float *dX = gpu_check_dev_guarded(x, nx), *dY = gpu_check_dev_guarded(NULL, ny);
   float *dDY = gpu_check_dev_guarded(dy, ny), *dDX = gpu_check_dev_guarded(dx0, nx);
@@ -425,13 +404,13 @@ static void check_max_pool2d(check_state *st, int64_t n, int64_t c, int64_t h, i
   max_pool2d_forward_cpu(n, c, h, w, k, s, x, y, am);
   max_pool2d_forward_cuda(n, c, h, w, k, s, dX, dY, dAM, 0);
   snprintf(name, sizeof name, "max_pool2d_fwd y %s", tag);
-  cmp(st, name, dY, y, ny, 0, 0);  // exact: a selection
+  gpu_check_cmp(st, name, dY, y, ny, 0, 0);  // exact: a selection
   snprintf(name, sizeof name, "max_pool2d_fwd argmax %s", tag);
   cmp_i64(st, name, dAM, am, ny);  // exact, ties included (first maximum)
   max_pool2d_backward_cpu(n, c, h, w, k, s, am, dy, dx);
   max_pool2d_backward_cuda(n, c, h, w, k, s, dAM, dDY, dDX, 0);
   snprintf(name, sizeof name, "max_pool2d_bwd %s", tag);
-  cmp(st, name, dDX, dx, nx, 0, 0);  // exact: the CPU's adds in the CPU's order
+  gpu_check_cmp(st, name, dDX, dx, nx, 0, 0);  // exact: the CPU's adds in the CPU's order
   cuda_free(dX), cuda_free(dY), cuda_free(dDY), cuda_free(dDX), cuda_free(dAM);
   free(x), free(dy), free(dx0), free(y), free(dx), free(am);
 }
@@ -439,9 +418,9 @@ static void check_max_pool2d(check_state *st, int64_t n, int64_t c, int64_t h, i
 static void check_resize(check_state *st, int bilinear, int64_t n, int64_t c, int64_t h,
                          int64_t w, int64_t ho, int64_t wo, uint64_t seed) {
   const int64_t nx = n * c * h * w, ny = n * c * ho * wo;
-  float *x = rnd(nx, seed, 181, -1.0f, 1.0f), *dy = rnd(ny, seed, 182, -1.0f, 1.0f);
-  float *dx0 = rnd(nx, seed, 183, -1.0f, 1.0f);
-  float *y = mallocCheck((size_t)ny * sizeof(float)), *dx = copy_of(dx0, nx);
+  float *x = gpu_check_uniform(nx, seed, 181, -1.0f, 1.0f), *dy = gpu_check_uniform(ny, seed, 182, -1.0f, 1.0f);
+  float *dx0 = gpu_check_uniform(nx, seed, 183, -1.0f, 1.0f);
+  float *y = mallocCheck((size_t)ny * sizeof(float)), *dx = gpu_check_copy(dx0, nx);
   float *dX = gpu_check_dev_guarded(x, nx), *dY = gpu_check_dev_guarded(NULL, ny);
   float *dDY = gpu_check_dev_guarded(dy, ny), *dDX = gpu_check_dev_guarded(dx0, nx);
   const char *op = bilinear ? "bilinear_ac" : "nearest";
@@ -462,9 +441,9 @@ static void check_resize(check_state *st, int bilinear, int64_t n, int64_t c, in
   // Exact both ways: same float taps and weights, and the gather backward repeats the CPU's
   // scatter adds per pixel in the CPU's order.
   snprintf(name, sizeof name, "%s_fwd %s", op, tag);
-  cmp(st, name, dY, y, ny, 0, 0);
+  gpu_check_cmp(st, name, dY, y, ny, 0, 0);
   snprintf(name, sizeof name, "%s_bwd %s", op, tag);
-  cmp(st, name, dDX, dx, nx, 0, 0);
+  gpu_check_cmp(st, name, dDX, dx, nx, 0, 0);
   cuda_free(dX), cuda_free(dY), cuda_free(dDY), cuda_free(dDX);
   free(x), free(dy), free(dx0), free(y), free(dx);
 }

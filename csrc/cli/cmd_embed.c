@@ -1,7 +1,7 @@
 // `masa embed`: instance embeddings of given boxes in one image, the way a user embeds their own
 // detections and the way anyone can compare us against another implementation.
 //   masa embed --config CFG --weights W.h5 --image IMG --boxes BOXES.txt --out OUT.h5
-//              [--dump-features] [--set key=value]... [--threads N]
+//              [--dump-features] [--device cpu|cuda|cuda:N] [--set key=value]... [--threads N]
 // BOXES.txt: one box per line, "x1 y1 x2 y2" in original image pixels (blank lines and '#'
 // comments ignored). OUT.h5: `embeddings` (N, E) float32 in box order; with --dump-features also
 // `features/0` .. `features/L-1`, the adapter outputs (1, C, H_l, W_l).
@@ -69,7 +69,7 @@ int cmd_embed(int argc, char **argv) {
   register_all_schemas(&cfg);
   char *rest[64];
   int nrest = 0, rc = 1, dump = 0;
-  const char *weights = NULL, *image = NULL, *boxes = NULL, *out = NULL;
+  const char *weights = NULL, *image = NULL, *boxes = NULL, *out = NULL, *device_name = NULL;
   if (argc > 64 || cli_parse_common(argc, argv, &cfg, rest, &nrest) != MASA_OK) {
     log_error("%s", argc > 64 ? "too many arguments" : masa_errmsg());
     config_free(&cfg);
@@ -81,6 +81,7 @@ int cmd_embed(int argc, char **argv) {
                        : !strcmp(a, "--image") ? &image
                        : !strcmp(a, "--boxes") ? &boxes
                        : !strcmp(a, "--out")   ? &out
+                       : !strcmp(a, "--device") ? &device_name
                                                : NULL;
     if (dst && i + 1 < nrest) {
       *dst = rest[++i];
@@ -88,7 +89,7 @@ int cmd_embed(int argc, char **argv) {
       dump = 1;
     } else {
       log_error("embed: unexpected argument '%s'\nusage: masa embed --config CFG --weights W.h5 "
-                "--image IMG --boxes BOXES.txt --out OUT.h5 [--dump-features]", a);
+                "--image IMG --boxes BOXES.txt --out OUT.h5 [--dump-features] [--device D]", a);
       config_free(&cfg);
       return 1;
     }
@@ -114,15 +115,21 @@ int cmd_embed(int argc, char **argv) {
     log_error("%s", masa_errmsg());
     goto done;
   }
-  arena ar;
-  arena_init(&ar, 0);
-  model_ctx ctx = {&m.params, &ar, 0, NULL, NULL};
+  model_runner run;
+  if (model_runner_open(&run, &m.params, device_name) != MASA_OK) {
+    log_error("%s", masa_errmsg());
+    goto done;
+  }
+  model_ctx ctx;
+  model_runner_begin(&run, &m.params, &ctx);
   tensor x;
   preprocess_meta meta;
   preprocess_images(&im, 1, &m.cfg.pre, &x, &meta);
   double t0 = time_now();
+  tensor xd = x;
+  xd.data = ctx_upload(&ctx, x.data, tensor_numel(&x));
   masa_feat_acts fa;
-  masa_features_forward(&m, &ctx, &x, &fa);
+  masa_features_forward(&m, &ctx, &xd, &fa);
   preprocess_scale_boxes(bx, nb, 4, &meta);
   float *rois = mallocCheck((size_t)(nb > 0 ? nb : 1) * 5 * sizeof(float));
   for (int64_t i = 0; i < nb; i++) {
@@ -134,7 +141,7 @@ int cmd_embed(int argc, char **argv) {
   masa_embed_rois(&m, &ctx, fa.feats, nb, rois, emb);
   log_info("embedded %lld boxes in %.2f s (input %dx%d -> %lldx%lld, peak activations %.1f MB)",
            (long long)nb, time_now() - t0, meta.orig_w, meta.orig_h, (long long)x.shape[3],
-           (long long)x.shape[2], (double)ar.peak / 1e6);
+           (long long)x.shape[2], (double)run.ar.peak / 1e6);
   h5file *f = h5_create(out);
   if (!f || h5_write(f, "embeddings", emb, 2, (int64_t[]){nb, E}) != MASA_OK) {
     log_error("%s", masa_errmsg());
@@ -143,7 +150,8 @@ int cmd_embed(int argc, char **argv) {
     for (int l = 0; dump && l < m.cfg.num_outs; l++) {
       char name[32];
       snprintf(name, sizeof name, "features/%d", l);
-      if (h5_write(f, name, fa.feats[l].data, 4, fa.feats[l].shape) != MASA_OK) {
+      tensor hf = ctx_host_view(&ctx, &fa.feats[l]);
+      if (h5_write(f, name, hf.data, 4, hf.shape) != MASA_OK) {
         log_error("%s", masa_errmsg());
         rc = 1;
       }
@@ -153,7 +161,7 @@ int cmd_embed(int argc, char **argv) {
   free(rois);
   free(emb);
   tensor_free(&x);
-  arena_free(&ar);
+  model_runner_close(&run);
 done:
   free(bx);
   free(buf);

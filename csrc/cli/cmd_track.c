@@ -32,13 +32,15 @@ static const char *track_usage =
     "                      histogram (colour histograms; the default otherwise),\n"
     "                      iou (no appearance: the IoU baseline)\n"
     "  --weights W.h5      MASA weights for --embedder masa\n"
+    "  --device D          cpu (default) | cuda | cuda:N: where the MASA model runs\n"
     "  --draw DIR          write every frame with its tracks (and DIR/tracks.mp4 if ffmpeg is found)\n"
     "  --config CFG, --set track.KEY=V   tracker settings (`masa config` lists the track.* keys)\n";
 
 // The MASA embedder (backbone -> adapter -> track head of the recipe's model.* keys).
-static int make_masa_embedder(const char *weights, const config *cfg, embedder *e) {
+static int make_masa_embedder(const char *weights, const char *device_name, const config *cfg,
+                              embedder *e) {
   if (!weights) return masa_error("--embedder masa needs --weights W.h5");
-  return embedder_masa_create(cfg, weights, e);
+  return embedder_masa_create(cfg, weights, device_name, e);
 }
 
 // Single-quotes s for /bin/sh.
@@ -87,9 +89,8 @@ static void encode_video(const char *dir, double fps) {
   if (system(cmd) != 0) log_warn("track: ffmpeg failed; frames are in %s", dir);
   else log_info("track: video written to %s", out);
 }
-
 typedef struct {
-  const char *frames, *dets, *out, *format, *embedder, *weights, *draw;
+  const char *frames, *dets, *out, *format, *embedder, *weights, *draw, *device;
 } track_args;
 
 static int run_track(const track_args *a, const config *cfg) {
@@ -106,7 +107,7 @@ static int run_track(const track_args *a, const config *cfg) {
     if (histogram_embedder_opts_from_config(cfg, &ho) != MASA_OK || embedder_histogram_create(&ho, &emb) != MASA_OK)
       return MASA_ERR;
   } else if (!strcmp(emb_name, "masa")) {
-    if (make_masa_embedder(a->weights, cfg, &emb) != MASA_OK) return MASA_ERR;
+    if (make_masa_embedder(a->weights, a->device, cfg, &emb) != MASA_OK) return MASA_ERR;
   } else {
     return masa_error("--embedder: expected masa, histogram or iou, got '%s'", emb_name);
   }
@@ -136,7 +137,7 @@ static int run_track(const track_args *a, const config *cfg) {
     // No detections given: MASA's own distilled detector proposes the boxes.
     snprintf(det_desc, sizeof det_desc, "MASA's own detector");
     det_path = det_desc;
-    rc = masa_detect_sequence(cfg, a->weights, &fs, &ds);
+    rc = masa_detect_sequence(cfg, a->weights, a->device, &fs, &ds);
   } else if (!det_path) {
     rc = masa_error("--dets is required when --frames is not a MOTChallenge sequence "
                     "(or give --weights of a model with its box head to detect with MASA)");
@@ -252,6 +253,7 @@ int cmd_track(int argc, char **argv) {
                        : !strcmp(s, "--embedder") ? &a.embedder
                        : !strcmp(s, "--weights")  ? &a.weights
                        : !strcmp(s, "--draw")     ? &a.draw
+                       : !strcmp(s, "--device")   ? &a.device
                                                   : NULL;
     if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
       fputs(track_usage, stdout);

@@ -1,5 +1,6 @@
 // `masa train --config CFG [--data PATH] [--run-dir DIR] [--resume CKPT|DIR|auto]
-//              [--init WEIGHTS] [--set key=value]... [--threads N]`
+//              [--init WEIGHTS] [--device cpu|cuda|cuda:N|guard] [--set key=value]...
+//              [--threads N]`
 // Under `mpirun -np N` (or srun) every rank runs this with its own data shard.
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ int cmd_train(int argc, char **argv) {
                        : !strcmp(k, "--run-dir") ? &a.run_dir
                        : !strcmp(k, "--resume")  ? &a.resume
                        : !strcmp(k, "--init")    ? &a.init
+                       : !strcmp(k, "--device")  ? &a.device
                                                  : NULL;
     if (dst && i + 1 < nrest) {
       *dst = rest[++i];
@@ -40,7 +42,8 @@ int cmd_train(int argc, char **argv) {
       }
     } else {
       log_error("train: unexpected argument '%s'\nusage: masa train --config CFG [--data PATH] "
-                "[--run-dir DIR] [--resume CKPT|DIR|auto] [--init WEIGHTS] [--set key=value]...", k);
+                "[--run-dir DIR] [--resume CKPT|DIR|auto] [--init WEIGHTS] [--device cpu|cuda|cuda:N] "
+                "[--set key=value]...", k);
       goto done;
     }
   }

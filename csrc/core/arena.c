@@ -10,28 +10,36 @@ struct arena_block {
   unsigned char *mem;
 };
 
-static arena_block *block_new(size_t size) {
+static arena_block *block_new(const arena *a, size_t size) {
   arena_block *b = mallocCheck(sizeof *b);
   b->next = NULL;
   b->size = size;
   b->off = 0;
-  b->mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
-  if (!b->mem) masa_die(__FILE__, __LINE__, "aligned_alloc", "libc", "out of memory for activations");
+  b->mem = dev_alloc(&a->dev, (size + 63) & ~(size_t)63);
   return b;
 }
 
-void arena_init(arena *a, size_t block_size) {
+static void block_free(const arena *a, arena_block *b) {
+  dev_free(&a->dev, b->mem);
+  free(b);
+}
+
+void arena_init(arena *a, size_t block_size) { arena_init_on(a, block_size, &dev_cpu); }
+
+void arena_init_on(arena *a, size_t block_size, const device *d) {
   memset(a, 0, sizeof *a);
   a->block_size = block_size ? block_size : ((size_t)64 << 20);
+  a->dev = *d;
 }
 
 void arena_free(arena *a) {
   for (arena_block *b = a->head, *n; b; b = n) {
     n = b->next;
-    free(b->mem);
-    free(b);
+    block_free(a, b);
   }
+  device d = a->dev;
   memset(a, 0, sizeof *a);
+  a->dev = d;
 }
 
 void arena_reset(arena *a) {
@@ -41,10 +49,9 @@ void arena_reset(arena *a) {
     arena_block *keep = NULL;
     for (arena_block *b = a->head, *n; b; b = n) {
       n = b->next;
-      free(b->mem);
-      free(b);
+      block_free(a, b);
     }
-    keep = block_new(want);
+    keep = block_new(a, want);
     a->head = keep;
   }
   if (a->head) a->head->off = 0;
@@ -54,7 +61,7 @@ void arena_reset(arena *a) {
 void *arena_alloc_bytes(arena *a, size_t bytes) {
   size_t need = (bytes + 63) & ~(size_t)63;
   if (!a->head || a->head->off + need > a->head->size) {
-    arena_block *b = block_new(need > a->block_size ? need : a->block_size);
+    arena_block *b = block_new(a, need > a->block_size ? need : a->block_size);
     b->next = a->head;
     a->head = b;
   }
@@ -72,7 +79,7 @@ float *arena_floats(arena *a, int64_t n) {
 
 float *arena_zeros(arena *a, int64_t n) {
   float *p = arena_floats(a, n);
-  memset(p, 0, (size_t)n * sizeof(float));
+  dev_zero(&a->dev, p, (size_t)n * sizeof(float));
   return p;
 }
 
@@ -86,8 +93,7 @@ void arena_rewind(arena *a, arena_mark_t m) {
   while (a->head && a->head != m.block) {
     arena_block *b = a->head;
     a->head = b->next;
-    free(b->mem);
-    free(b);
+    block_free(a, b);
   }
   if (a->head) a->head->off = m.off;
   a->used = m.used;

@@ -8,15 +8,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/device.h"
+
 typedef struct arena_block arena_block;
 
 typedef struct {
   arena_block *head;   // blocks, newest first (grows when a request does not fit)
   size_t block_size;   // default size of a new block, bytes
   size_t used, peak;   // bytes in use now, high-water mark since creation
+  device dev;          // where the blocks live (cpu unless arena_init_on says otherwise)
 } arena;
 
-void arena_init(arena *a, size_t block_size);
+void arena_init(arena *a, size_t block_size);  // host memory
+// An arena whose blocks live on device d (pointers are device pointers there).
+void arena_init_on(arena *a, size_t block_size, const device *d);
 void arena_free(arena *a);
 // Releases everything allocated so far (keeps the memory for reuse).
 void arena_reset(arena *a);

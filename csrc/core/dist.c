@@ -5,7 +5,11 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/error.h"
 #include "core/log.h"
+#ifdef MASA_HAVE_CUDA
+#include "kernels/cuda_check.h"
+#endif
 
 #ifdef MASA_HAVE_MPI
 #include <mpi.h>
@@ -54,6 +58,7 @@ void dist_init(dist_ctx *d, int *argc, char ***argv) {
 }
 
 void dist_finalize(dist_ctx *d) {
+  dist_device_finalize();
 #ifdef MASA_HAVE_MPI
   if (d->mpi) mpiCheck(MPI_Finalize());
 #endif
@@ -113,5 +118,47 @@ void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d) {
   (void)bytes;
   (void)root;
   (void)d;
+#endif
+}
+
+// ---- gradients on the GPU: NCCL, the unique id broadcast through MPI ----
+
+#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
+static ncclComm_t g_nccl;
+static int g_nccl_state;  // 0: not tried, 1: ready, -1: unavailable (fall back to MPI)
+
+static int nccl_ready(const dist_ctx *d) {
+  if (g_nccl_state) return g_nccl_state > 0;
+  g_nccl_state = -1;
+  if (!d->mpi || d->world < 2) return 0;
+  ncclUniqueId id;
+  if (d->rank == 0) ncclCheck(ncclGetUniqueId(&id));
+  mpiCheck(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
+  ncclCheck(ncclCommInitRank(&g_nccl, d->world, id, d->rank));
+  g_nccl_state = 1;
+  log_info("gradients all-reduced with NCCL across %d GPUs", d->world);
+  return 1;
+}
+#endif
+
+int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, dist_ctx *d) {
+#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
+  if (dev->kind == DEV_CUDA && nccl_ready(d)) {
+    cudaStream_t s = (cudaStream_t)dev->stream;
+    ncclCheck(ncclAllReduce(buf, buf, (size_t)count, ncclFloat, ncclSum, g_nccl, s));
+    cudaCheck(cudaStreamSynchronize(s));
+    return MASA_OK;
+  }
+#else
+  (void)buf, (void)count, (void)d;
+#endif
+  (void)dev;
+  return MASA_ERR;
+}
+
+void dist_device_finalize(void) {
+#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
+  if (g_nccl_state > 0) ncclCheck(ncclCommDestroy(g_nccl));
+  g_nccl_state = 0;
 #endif
 }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "core/device.h"
+
 typedef struct {
   int rank, world;
   int local_rank;  // rank among the processes of this node (device index)
@@ -21,5 +23,12 @@ void dist_allreduce_sum_f32(float *buf, int64_t count, void *dist);
 void dist_barrier(dist_ctx *d);
 // Copies buf from rank `root` to every rank.
 void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d);
+// In-place sum of a DEVICE buffer over ranks with NCCL (communicator created on first use, its
+// id broadcast through MPI; the call returns when the sum is complete). MASA_ERR, touching
+// nothing, when NCCL does not apply (not a CUDA device, no MPI, one rank, CPU-only build):
+// the caller then goes through host memory and MPI.
+int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, dist_ctx *d);
+// Releases the NCCL communicator (before dist_finalize).
+void dist_device_finalize(void);
 
 #endif

@@ -94,14 +94,78 @@ void param_table_alloc(param_table *t) {
         if (pass) t->trainable_total = off;
       }
   t->total = off;
-  t->params = callocCheck(t->total, sizeof(float));
-  t->grads = callocCheck(t->total, sizeof(float));
+  t->params = dev_alloc(&t->dev, t->total * sizeof(float));
+  t->grads = dev_alloc(&t->dev, t->total * sizeof(float));
 }
 
 void param_table_alloc_moments(param_table *t, int n_moments) {
   masa_assert(t->params != NULL);
-  if (n_moments >= 1 && !t->moment1) t->moment1 = callocCheck(t->trainable_total, sizeof(float));
-  if (n_moments >= 2 && !t->moment2) t->moment2 = callocCheck(t->trainable_total, sizeof(float));
+  if (n_moments >= 1 && !t->moment1) t->moment1 = dev_alloc(&t->dev, t->trainable_total * sizeof(float));
+  if (n_moments >= 2 && !t->moment2) t->moment2 = dev_alloc(&t->dev, t->trainable_total * sizeof(float));
+}
+
+static float *move_role(const device *from, const device *to, float *p, size_t n) {
+  if (!p) return NULL;
+  float *q = dev_alloc(to, n * sizeof(float));
+  if (from->kind == DEV_CPU) {
+    dev_upload(to, q, p, n * sizeof(float));
+  } else {
+    masa_assert(to->kind == DEV_CPU);
+    dev_download(from, q, p, n * sizeof(float));
+  }
+  dev_free(from, p);
+  return q;
+}
+
+void param_table_to_device(param_table *t, const device *d) {
+  if (t->dev.kind == d->kind && t->dev.ordinal == d->ordinal) return;
+  device from = t->dev;
+  if (from.kind != DEV_CPU && d->kind != DEV_CPU) {  // device to device goes through the host
+    param_table_to_device(t, &dev_cpu);
+    from = t->dev;
+  }
+  t->params = move_role(&from, d, t->params, t->total);
+  t->grads = move_role(&from, d, t->grads, t->total);
+  t->moment1 = move_role(&from, d, t->moment1, t->trainable_total);
+  t->moment2 = move_role(&from, d, t->moment2, t->trainable_total);
+  t->dev = *d;
+}
+
+static void copy_role(const param_table *dst, float *d, const param_table *src, const float *s,
+                      size_t n) {
+  if (!d || !s || !n) return;
+  if (dst->dev.kind == DEV_CPU && src->dev.kind == DEV_CPU) memcpy(d, s, n * sizeof(float));
+  else if (dst->dev.kind == DEV_CPU) dev_download(&src->dev, d, s, n * sizeof(float));
+  else if (src->dev.kind == DEV_CPU) dev_upload(&dst->dev, d, s, n * sizeof(float));
+  else {
+    float *tmp = mallocCheck(n * sizeof(float));
+    dev_download(&src->dev, tmp, s, n * sizeof(float));
+    dev_upload(&dst->dev, d, tmp, n * sizeof(float));
+    free(tmp);
+  }
+}
+
+void param_table_copy_roles(param_table *dst, const param_table *src) {
+  masa_assert(dst->count == src->count && dst->total == src->total &&
+              dst->trainable_total == src->trainable_total);
+  if ((src->moment1 && !dst->moment1) || (src->moment2 && !dst->moment2))
+    param_table_alloc_moments(dst, src->moment2 ? 2 : 1);
+  copy_role(dst, dst->params, src, src->params, src->total);
+  copy_role(dst, dst->grads, src, src->grads, src->total);
+  copy_role(dst, dst->moment1, src, src->moment1, src->trainable_total);
+  copy_role(dst, dst->moment2, src, src->moment2, src->trainable_total);
+}
+
+void param_table_clone_layout(param_table *dst, const param_table *src, const device *d) {
+  param_table_init(dst);
+  dst->dev = *d;
+  dst->count = dst->cap = src->count;
+  dst->entries = mallocCheck((size_t)(src->count ? src->count : 1) * sizeof *dst->entries);
+  memcpy(dst->entries, src->entries, (size_t)src->count * sizeof *dst->entries);
+  dst->total = src->total;
+  dst->trainable_total = src->trainable_total;
+  dst->params = dev_alloc(d, dst->total * sizeof(float));
+  dst->grads = dev_alloc(d, dst->total * sizeof(float));
 }
 
 int param_table_find(const param_table *t, const char *name) {
@@ -113,13 +177,13 @@ int param_table_find(const param_table *t, const char *name) {
 float *param_ptr(const param_table *t, int idx) { return t->params + t->entries[idx].offset; }
 float *param_grad_ptr(const param_table *t, int idx) { return t->grads + t->entries[idx].offset; }
 
-void param_table_zero_grads(param_table *t) { memset(t->grads, 0, t->total * sizeof(float)); }
+void param_table_zero_grads(param_table *t) { dev_zero(&t->dev, t->grads, t->total * sizeof(float)); }
 
 void param_table_free(param_table *t) {
   free(t->entries);
-  free(t->params);
-  free(t->grads);
-  free(t->moment1);
-  free(t->moment2);
+  dev_free(&t->dev, t->params);
+  dev_free(&t->dev, t->grads);
+  dev_free(&t->dev, t->moment1);
+  dev_free(&t->dev, t->moment2);
   memset(t, 0, sizeof *t);
 }

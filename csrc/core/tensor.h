@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/device.h"
+
 #define TENSOR_MAX_DIMS 6
 
 typedef struct {
@@ -46,6 +48,7 @@ typedef struct {
   float *params;           // (total)
   float *grads;            // (total); zero for frozen entries
   float *moment1, *moment2;  // optimizer state, allocated on demand
+  device dev;              // where the role buffers live (cpu by default)
 } param_table;
 
 void param_table_init(param_table *t);
@@ -58,6 +61,14 @@ int param_table_find(const param_table *t, const char *name);  // -1 when absent
 float *param_ptr(const param_table *t, int idx);
 float *param_grad_ptr(const param_table *t, int idx);
 void param_table_zero_grads(param_table *t);
+// Moves every role buffer to device d (contents kept). Build, initialise and load on the host,
+// then move; code that reads parameters on the host (checkpoints, export) works on a host copy.
+void param_table_to_device(param_table *t, const device *d);
+// dst: a table with src's entries, params and grads allocated (zeroed) on d.
+void param_table_clone_layout(param_table *dst, const param_table *src, const device *d);
+// Copies every role (params, grads, moments present in src) between same-layout tables, across
+// devices; allocates missing moments in dst.
+void param_table_copy_roles(param_table *dst, const param_table *src);
 void param_table_free(param_table *t);
 
 #endif

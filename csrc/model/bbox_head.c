@@ -88,7 +88,7 @@ void bbox_head_forward(const bbox_head *m, model_ctx *ctx, const tensor *feats, 
   a->reg = ctx_tensor(ctx, 2, (int64_t[]){k, 4});
   if (k == 0) return;
   a->roi_feats = ctx_tensor4(ctx, k, cfg->in_channels, s, s);
-  roi_extractor_forward(&cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
+  roi_extractor_forward(ctx_dev(ctx), &cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
   const tensor *x = &a->roi_feats;
   for (int i = 0; i < m->num_convs; i++) {
     conv_module_forward(&m->convs[i], ctx, x, &a->convs[i]);
@@ -98,14 +98,14 @@ void bbox_head_forward(const bbox_head *m, model_ctx *ctx, const tensor *feats, 
   int64_t in = flat_dim(m);
   for (int i = 0; i < m->num_fcs; i++) {
     a->fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->fc_channels});
-    linear_forward_cpu(k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
+    linear_forward(ctx_dev(ctx), k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
                        param_ptr(t, m->fc_b[i]), a->fcs[i].data);
-    relu_forward_cpu(k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
+    relu_forward(ctx_dev(ctx), k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
     h = a->fcs[i].data;
     in = cfg->fc_channels;
   }
-  linear_forward_cpu(k, in, nc, h, param_ptr(t, m->cls_w), param_ptr(t, m->cls_b), a->cls.data);
-  linear_forward_cpu(k, in, 4, h, param_ptr(t, m->reg_w), param_ptr(t, m->reg_b), a->reg.data);
+  linear_forward(ctx_dev(ctx), k, in, nc, h, param_ptr(t, m->cls_w), param_ptr(t, m->cls_b), a->cls.data);
+  linear_forward(ctx_dev(ctx), k, in, 4, h, param_ptr(t, m->reg_w), param_ptr(t, m->reg_b), a->reg.data);
 }
 
 void bbox_head_backward(const bbox_head *m, model_ctx *ctx, const bbox_head_acts *a,
@@ -124,13 +124,13 @@ void bbox_head_backward(const bbox_head *m, model_ctx *ctx, const bbox_head_acts
   float *dx = arena_zeros(ctx->arena, k * in);
   if (d_cls) {
     masa_assert(d_cls->shape[0] == k && d_cls->shape[1] == nc);
-    linear_backward_cpu(k, in, nc, last, param_ptr(t, m->cls_w), d_cls->data, dx,
+    linear_backward(ctx_dev(ctx), k, in, nc, last, param_ptr(t, m->cls_w), d_cls->data, dx,
                         tr ? param_grad_ptr(t, m->cls_w) : NULL,
                         tr ? param_grad_ptr(t, m->cls_b) : NULL);
   }
   if (d_reg) {
     masa_assert(d_reg->shape[0] == k && d_reg->shape[1] == 4);
-    linear_backward_cpu(k, in, 4, last, param_ptr(t, m->reg_w), d_reg->data, dx,
+    linear_backward(ctx_dev(ctx), k, in, 4, last, param_ptr(t, m->reg_w), d_reg->data, dx,
                         tr ? param_grad_ptr(t, m->reg_w) : NULL,
                         tr ? param_grad_ptr(t, m->reg_b) : NULL);
   }

@@ -65,7 +65,7 @@ void conv_module_forward(const conv_module *m, model_ctx *ctx, const tensor *x,
   conv2d_desc d = desc_for(m, x);
   int64_t n = x->shape[0], c = m->c_out, ho = conv2d_out_h(&d), wo = conv2d_out_w(&d), hw = ho * wo;
   tensor conv = ctx_tensor4(ctx, n, c, ho, wo);
-  conv2d_forward_cpu(&d, x->data, param_ptr(t, m->w), m->b >= 0 ? param_ptr(t, m->b) : NULL,
+  conv2d_forward(ctx_dev(ctx), &d, x->data, param_ptr(t, m->w), m->b >= 0 ? param_ptr(t, m->b) : NULL,
                      conv.data);
   if (m->norm == NORM_NONE) {
     a->out = conv;
@@ -75,24 +75,24 @@ void conv_module_forward(const conv_module *m, model_ctx *ctx, const tensor *x,
     if (m->norm == NORM_GN) {
       a->mean = arena_floats(ctx->arena, n * m->gn_groups);
       a->rstd = arena_floats(ctx->arena, n * m->gn_groups);
-      group_norm_forward_cpu(n, c, hw, m->gn_groups, m->eps, conv.data, param_ptr(t, m->nw),
+      group_norm_forward(ctx_dev(ctx), n, c, hw, m->gn_groups, m->eps, conv.data, param_ptr(t, m->nw),
                              param_ptr(t, m->nb), a->out.data, a->mean, a->rstd);
     } else if (m->norm == NORM_BN_TRAIN && ctx->training) {
       a->mean = arena_floats(ctx->arena, c);
       a->rstd = arena_floats(ctx->arena, c);
-      batch_norm_train_forward_cpu(n, c, hw, m->eps, m->momentum, conv.data, param_ptr(t, m->nw),
+      batch_norm_train_forward(ctx_dev(ctx), n, c, hw, m->eps, m->momentum, conv.data, param_ptr(t, m->nw),
                                    param_ptr(t, m->nb), a->out.data, a->mean, a->rstd,
                                    param_ptr(t, m->rm), param_ptr(t, m->rv), ctx->bn_sync,
                                    ctx->bn_sync_ctx);
     } else {  // frozen BN, or a trainable BN at inference: running statistics
       a->scale = arena_floats(ctx->arena, c);
       a->shift = arena_floats(ctx->arena, c);
-      batch_norm_fold(c, m->eps, param_ptr(t, m->nw), param_ptr(t, m->nb), param_ptr(t, m->rm),
+      batch_norm_fold_dev(ctx_dev(ctx), c, m->eps, param_ptr(t, m->nw), param_ptr(t, m->nb), param_ptr(t, m->rm),
                       param_ptr(t, m->rv), a->scale, a->shift);
-      channel_affine_forward_cpu(n, c, hw, conv.data, a->scale, a->shift, a->out.data);
+      channel_affine_forward(ctx_dev(ctx), n, c, hw, conv.data, a->scale, a->shift, a->out.data);
     }
   }
-  if (m->relu) relu_forward_cpu(tensor_numel(&a->out), a->out.data, a->out.data);
+  if (m->relu) relu_forward(ctx_dev(ctx), tensor_numel(&a->out), a->out.data, a->out.data);
 }
 
 void conv_module_backward(const conv_module *m, model_ctx *ctx, const conv_module_acts *a,
@@ -102,29 +102,26 @@ void conv_module_backward(const conv_module *m, model_ctx *ctx, const conv_modul
   int64_t n = dy->shape[0], c = m->c_out, hw = dy->shape[2] * dy->shape[3];
   int64_t numel = tensor_numel(dy);
   float *g = dy->data;
-  if (m->relu) {  // dy <- dy * (out > 0), in place
-    for (int64_t i = 0; i < numel; i++)
-      if (!(a->out.data[i] > 0.0f)) g[i] = 0.0f;
-  }
+  if (m->relu) ew_relu_mask(ctx_dev(ctx), numel, a->out.data, g);  // dy <- dy * (out > 0), in place
   int train = m->trainable;
   if (m->norm != NORM_NONE) {
     float *dconv = arena_zeros(ctx->arena, numel);
     if (m->norm == NORM_GN) {
-      group_norm_backward_cpu(n, c, hw, m->gn_groups, a->conv_out.data, param_ptr(t, m->nw),
+      group_norm_backward(ctx_dev(ctx), n, c, hw, m->gn_groups, a->conv_out.data, param_ptr(t, m->nw),
                               a->mean, a->rstd, g, dconv, train ? param_grad_ptr(t, m->nw) : NULL,
                               train ? param_grad_ptr(t, m->nb) : NULL);
     } else if (a->mean) {  // BN with batch statistics
-      batch_norm_train_backward_cpu(n, c, hw, a->conv_out.data, param_ptr(t, m->nw), a->mean,
+      batch_norm_train_backward(ctx_dev(ctx), n, c, hw, a->conv_out.data, param_ptr(t, m->nw), a->mean,
                                     a->rstd, g, dconv, train ? param_grad_ptr(t, m->nw) : NULL,
                                     train ? param_grad_ptr(t, m->nb) : NULL, ctx->bn_sync,
                                     ctx->bn_sync_ctx);
     } else {
-      channel_affine_backward_cpu(n, c, hw, a->scale, g, dconv);
+      channel_affine_backward(ctx_dev(ctx), n, c, hw, a->scale, g, dconv);
     }
     g = dconv;
   }
   conv2d_desc d = desc_for(m, x);
-  conv2d_backward_cpu(&d, x->data, param_ptr(t, m->w), g, dx ? dx->data : NULL,
+  conv2d_backward(ctx_dev(ctx), &d, x->data, param_ptr(t, m->w), g, dx ? dx->data : NULL,
                       train ? param_grad_ptr(t, m->w) : NULL,
                       (train && m->b >= 0) ? param_grad_ptr(t, m->b) : NULL);
 }

@@ -5,10 +5,6 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "ops/activation.h"
-#include "ops/conv.h"
-#include "ops/norm.h"
-#include "ops/resample.h"
 
 // ---------------------------------------------------------------------------------------------
 // Branch geometry
@@ -88,15 +84,42 @@ void dydcn_forward(const dydcn *m, model_ctx *ctx, const tensor *x, const float 
   a->d.off = g->off;
   a->d.msk = g->msk;
   int64_t ho = a->d.ho, wo = a->d.wo;
+  const device *dv = ctx_dev(ctx);
   a->conv_out = ctx_tensor4(ctx, n, m->c_out, ho, wo);
-  dcn_forward_cpu(&a->d, x->data, om + g->off_base, ms + g->msk_base, param_ptr(t, m->w), NULL,
+  dcn_forward(dv, &a->d, x->data, om + g->off_base, ms + g->msk_base, param_ptr(t, m->w), NULL,
                   a->conv_out.data);
   a->out = ctx_tensor4(ctx, n, m->c_out, ho, wo);
   a->mean = arena_floats(ctx->arena, n * m->gn_groups);
   a->rstd = arena_floats(ctx->arena, n * m->gn_groups);
-  group_norm_forward_cpu(n, m->c_out, ho * wo, m->gn_groups, m->eps, a->conv_out.data,
-                         param_ptr(t, m->nw), param_ptr(t, m->nb), a->out.data, a->mean,
-                         a->rstd);
+  group_norm_forward(dv, n, m->c_out, ho * wo, m->gn_groups, m->eps, a->conv_out.data,
+                     param_ptr(t, m->nw), param_ptr(t, m->nb), a->out.data, a->mean, a->rstd);
+}
+
+// dst[b, ch, :ho, :wo] += src[b, ch, :ho, :wo] for n images of `channels` (ho, wo) windows read
+// and written through their own strides (unit column stride). Each window is gathered into a
+// contiguous block (2-D copies), summed there (ew_add: dst + src, the order of the loop it
+// replaces) and scattered back.
+static void add_strided_windows(const device *d, int64_t n, int64_t channels, int64_t ho,
+                                int64_t wo, const float *src, const dcn_strides *ss, float *dst,
+                                const dcn_strides *ds, arena *ar) {
+  int64_t win = ho * wo, total = n * channels * win;
+  arena_mark_t mark = arena_mark(ar);
+  float *a = arena_floats(ar, total), *b = arena_floats(ar, total);
+  const size_t fs = sizeof(float);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t ch = 0; ch < channels; ch++) {
+      int64_t k = (i * channels + ch) * win;
+      dev_copy2d(d, a + k, (size_t)wo * fs, dst + i * ds->batch + ch * ds->channel,
+                 (size_t)ds->row * fs, (size_t)wo * fs, (size_t)ho);
+      dev_copy2d(d, b + k, (size_t)wo * fs, src + i * ss->batch + ch * ss->channel,
+                 (size_t)ss->row * fs, (size_t)wo * fs, (size_t)ho);
+    }
+  ew_add(d, total, a, b, a);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t ch = 0; ch < channels; ch++)
+      dev_copy2d(d, dst + i * ds->batch + ch * ds->channel, (size_t)ds->row * fs,
+                 a + (i * channels + ch) * win, (size_t)wo * fs, (size_t)wo * fs, (size_t)ho);
+  arena_rewind(ar, mark);
 }
 
 void dydcn_backward(const dydcn *m, model_ctx *ctx, const dydcn_acts *a, const float *dy,
@@ -105,10 +128,11 @@ void dydcn_backward(const dydcn *m, model_ctx *ctx, const dydcn_acts *a, const f
   const dcn_desc *d = &a->d;
   int64_t n = d->n, hw = d->ho * d->wo;
   int tr = m->trainable;
+  const device *dv = ctx_dev(ctx);
   float *dconv = arena_zeros(ctx->arena, n * m->c_out * hw);
-  group_norm_backward_cpu(n, m->c_out, hw, m->gn_groups, a->conv_out.data, param_ptr(t, m->nw),
-                          a->mean, a->rstd, dy, dconv, tr ? param_grad_ptr(t, m->nw) : NULL,
-                          tr ? param_grad_ptr(t, m->nb) : NULL);
+  group_norm_backward(dv, n, m->c_out, hw, m->gn_groups, a->conv_out.data, param_ptr(t, m->nw),
+                      a->mean, a->rstd, dy, dconv, tr ? param_grad_ptr(t, m->nw) : NULL,
+                      tr ? param_grad_ptr(t, m->nb) : NULL);
   const fusion_branch_geom *g = &a->g;
   int redirect = dom && memcmp(&g->off, &g->doff, sizeof g->off) != 0;
   float *doff = NULL;
@@ -119,18 +143,11 @@ void dydcn_backward(const dydcn *m, model_ctx *ctx, const dydcn_acts *a, const f
   } else if (dom) {
     doff = dom + g->off_base;
   }
-  dcn_backward_cpu(d, a->x, a->om + g->off_base, a->ms + g->msk_base, param_ptr(t, m->w), dconv,
-                   dx, doff, dms ? dms + g->msk_base : NULL, tr ? param_grad_ptr(t, m->w) : NULL,
-                   NULL);
-  if (redirect) {
-    float *dst = dom + g->off_base;
-    for (int64_t b = 0; b < n; b++)
-      for (int64_t ch = 0; ch < 18; ch++)
-        for (int64_t oh = 0; oh < d->ho; oh++)
-          for (int64_t ow = 0; ow < d->wo; ow++)
-            dst[b * g->doff.batch + ch * g->doff.channel + oh * g->doff.row + ow] +=
-                doff[b * g->off.batch + ch * g->off.channel + oh * g->off.row + ow];
-  }
+  dcn_backward(dv, d, a->x, a->om + g->off_base, a->ms + g->msk_base, param_ptr(t, m->w), dconv,
+               dx, doff, dms ? dms + g->msk_base : NULL, tr ? param_grad_ptr(t, m->w) : NULL,
+               NULL);
+  if (redirect) add_strided_windows(dv, n, 18, d->ho, d->wo, doff, &g->off, dom + g->off_base,
+                                    &g->doff, ctx->arena);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,14 +192,11 @@ void deform_fusion_init(const deform_fusion *m, param_table *t, int zero_init_of
   }
 }
 
-static void add_into(int64_t n, const float *x, float *y) {
-  for (int64_t i = 0; i < n; i++) y[i] += x[i];
-}
-
 static void block_forward(const deform_fusion *m, const deform_fusion_block *blk, model_ctx *ctx,
                           int L, const tensor *x, deform_fusion_block_acts *a) {
   param_table *t = ctx->params;
   const deform_fusion_cfg *cfg = &m->cfg;
+  const device *d = ctx_dev(ctx);
   a->x = x;
   for (int l = 0; l < L; l++) {
     masa_assert(x[l].ndim == 4 && x[l].shape[1] == blk->c_in && x[l].shape[0] == x[0].shape[0]);
@@ -194,16 +208,16 @@ static void block_forward(const deform_fusion *m, const deform_fusion_block *blk
 
     conv2d_desc cd = conv2d_make(n, blk->c_in, hl, wl, 81, 3, 1, 1, 1, 1);
     a->om[l] = ctx_tensor4(ctx, n, 81, hl, wl);
-    conv2d_forward_cpu(&cd, x[l].data, param_ptr(t, blk->off_w), param_ptr(t, blk->off_b),
-                       a->om[l].data);
+    conv2d_forward(d, &cd, x[l].data, param_ptr(t, blk->off_w), param_ptr(t, blk->off_b),
+                   a->om[l].data);
     a->ms[l] = ctx_tensor4(ctx, n, 27, hl, wl);
     for (int64_t b = 0; b < n; b++)
-      sigmoid_forward_cpu(27 * hw, a->om[l].data + (b * 81 + 54) * hw, a->ms[l].data + b * 27 * hw);
+      sigmoid_forward(d, 27 * hw, a->om[l].data + (b * 81 + 54) * hw, a->ms[l].data + b * 27 * hw);
     const float *om = a->om[l].data, *ms = a->ms[l].data;
 
     fusion_branch_geom g = fusion_branch_geometry(81, 27, hl, wl, 0, 0, hl, wl, cfg->offset_mode);
     dydcn_forward(&blk->mid, ctx, &x[l], om, ms, &g, &a->mid[l]);
-    memcpy(out->data, a->mid[l].out.data, (size_t)(n * c * hw) * sizeof(float));
+    dev_copy(d, out->data, a->mid[l].out.data, (size_t)(n * c * hw) * sizeof(float));
     int terms = 1;
     if (l > 0) {
       int64_t ho = (x[l - 1].shape[2] - 1) / 2 + 1, wo = (x[l - 1].shape[3] - 1) / 2 + 1;
@@ -212,30 +226,29 @@ static void block_forward(const deform_fusion *m, const deform_fusion_block *blk
                  "level l must be ceil(level l-1 / 2) in both dimensions");
       g = fusion_branch_geometry(81, 27, hl, wl, 18, 9, ho, wo, cfg->offset_mode);
       dydcn_forward(&blk->low, ctx, &x[l - 1], om, ms, &g, &a->low[l]);
-      add_into(n * c * hw, a->low[l].out.data, out->data);
+      ew_axpy(d, n * c * hw, 1.0f, a->low[l].out.data, out->data);
       terms++;
     }
     if (l < L - 1) {
       const tensor *xh = &x[l + 1];
       if (cfg->fix_upsample) {
         a->xup[l] = ctx_tensor4(ctx, n, blk->c_in, hl, wl);
-        resize_bilinear_ac_forward_cpu(n, blk->c_in, xh->shape[2], xh->shape[3], hl, wl,
-                                       xh->data, a->xup[l].data);
+        resize_bilinear_ac_forward(d, n, blk->c_in, xh->shape[2], xh->shape[3], hl, wl, xh->data,
+                                   a->xup[l].data);
         g = fusion_branch_geometry(81, 27, hl, wl, 36, 18, hl, wl, cfg->offset_mode);
         dydcn_forward(&blk->high, ctx, &a->xup[l], om, ms, &g, &a->high[l]);
-        add_into(n * c * hw, a->high[l].out.data, out->data);
+        ew_axpy(d, n * c * hw, 1.0f, a->high[l].out.data, out->data);
       } else {
         int64_t ho = xh->shape[2], wo = xh->shape[3];
         g = fusion_branch_geometry(81, 27, hl, wl, 36, 18, ho, wo, cfg->offset_mode);
         dydcn_forward(&blk->high, ctx, xh, om, ms, &g, &a->high[l]);
         float *up = arena_floats(ctx->arena, n * c * hw);
-        resize_bilinear_ac_forward_cpu(n, c, ho, wo, hl, wl, a->high[l].out.data, up);
-        add_into(n * c * hw, up, out->data);
+        resize_bilinear_ac_forward(d, n, c, ho, wo, hl, wl, a->high[l].out.data, up);
+        ew_axpy(d, n * c * hw, 1.0f, up, out->data);
       }
       terms++;
     }
-    if (terms > 1)  // divided, as PyTorch does (sum / terms)
-      for (int64_t i = 0; i < n * c * hw; i++) out->data[i] /= (float)terms;
+    if (terms > 1) ew_div(d, n * c * hw, (float)terms, out->data);  // sum / terms, as PyTorch
     if (!ctx->training) arena_rewind(ctx->arena, mark);
   }
 }
@@ -259,13 +272,15 @@ static void block_backward(const deform_fusion *m, const deform_fusion_block *bl
                            const tensor *dout, tensor *dx) {
   param_table *t = ctx->params;
   int tr = m->cfg.trainable;
+  const device *d = ctx_dev(ctx);
   const tensor *x = a->x;
   for (int l = 0; l < L; l++) {
     int64_t n = x[l].shape[0], hl = x[l].shape[2], wl = x[l].shape[3], hw = hl * wl;
     int64_t c = blk->c_out;
     int terms = 1 + (l > 0) + (l < L - 1);
     float *g = arena_floats(ctx->arena, n * c * hw);
-    for (int64_t i = 0; i < n * c * hw; i++) g[i] = dout[l].data[i] / (float)terms;
+    dev_copy(d, g, dout[l].data, (size_t)(n * c * hw) * sizeof(float));
+    if (terms > 1) ew_div(d, n * c * hw, (float)terms, g);
     float *dom = arena_zeros(ctx->arena, n * 81 * hw);
     float *dms = arena_zeros(ctx->arena, n * 27 * hw);
     const float *ms = a->ms[l].data;
@@ -278,21 +293,21 @@ static void block_backward(const deform_fusion *m, const deform_fusion_block *bl
         float *dxup = dx ? arena_zeros(ctx->arena, n * blk->c_in * hw) : NULL;
         dydcn_backward(&blk->high, ctx, &a->high[l], g, dxup, dom, dms);
         if (dx)
-          resize_bilinear_ac_backward_cpu(n, blk->c_in, xh->shape[2], xh->shape[3], hl, wl, dxup,
-                                          dx[l + 1].data);
+          resize_bilinear_ac_backward(d, n, blk->c_in, xh->shape[2], xh->shape[3], hl, wl, dxup,
+                                      dx[l + 1].data);
       } else {
         int64_t ho = xh->shape[2], wo = xh->shape[3];
         float *dhigh = arena_zeros(ctx->arena, n * c * ho * wo);
-        resize_bilinear_ac_backward_cpu(n, c, ho, wo, hl, wl, g, dhigh);
+        resize_bilinear_ac_backward(d, n, c, ho, wo, hl, wl, g, dhigh);
         dydcn_backward(&blk->high, ctx, &a->high[l], dhigh, dx ? dx[l + 1].data : NULL, dom, dms);
       }
     }
     for (int64_t b = 0; b < n; b++)
-      sigmoid_backward_cpu(27 * hw, ms + b * 27 * hw, dms + b * 27 * hw, dom + (b * 81 + 54) * hw);
+      sigmoid_backward(d, 27 * hw, ms + b * 27 * hw, dms + b * 27 * hw, dom + (b * 81 + 54) * hw);
     conv2d_desc cd = conv2d_make(n, blk->c_in, hl, wl, 81, 3, 1, 1, 1, 1);
-    conv2d_backward_cpu(&cd, x[l].data, param_ptr(t, blk->off_w), dom, dx ? dx[l].data : NULL,
-                        tr ? param_grad_ptr(t, blk->off_w) : NULL,
-                        tr ? param_grad_ptr(t, blk->off_b) : NULL);
+    conv2d_backward(d, &cd, x[l].data, param_ptr(t, blk->off_w), dom, dx ? dx[l].data : NULL,
+                    tr ? param_grad_ptr(t, blk->off_w) : NULL,
+                    tr ? param_grad_ptr(t, blk->off_b) : NULL);
   }
 }
 
@@ -304,7 +319,7 @@ void deform_fusion_backward(const deform_fusion *m, model_ctx *ctx, const deform
     const deform_fusion_block_acts *ba = &a->blk[b];
     tensor *gin = dx;
     if (b > 0) {  // gradients of the previous block's outputs, kept in the arena
-      gin = arena_alloc_bytes(ctx->arena, sizeof(tensor) * (size_t)L);
+      gin = arena_alloc_bytes(ctx_host(ctx), sizeof(tensor) * (size_t)L);
       for (int l = 0; l < L; l++) gin[l] = ctx_zeros_like(ctx, &ba->x[l]);
     }
     block_backward(m, &m->blocks[b], ctx, L, ba, g, gin);

@@ -4,9 +4,7 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "ops/activation.h"
-#include "ops/conv.h"
-#include "ops/resample.h"
+#include "ops/scale_attn.h"
 
 void dyhead_register(dyhead *m, param_table *t, const char *prefix, const dyhead_cfg *cfg) {
   memset(m, 0, sizeof *m);
@@ -62,7 +60,7 @@ void dyhead_init(const dyhead *m, param_table *t, int zero_init_offset, uint64_t
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scale-aware attention: a = clamp((relu(z) + 3) / 6, 0, 1), z = w . GAP(f) + b, per image.
+// Scale-aware attention (ops/scale_attn.h): a = clamp((relu(z) + 3) / 6, 0, 1), z = w . GAP(f) + b.
 
 static void attn_forward(model_ctx *ctx, int64_t n, int64_t c, int64_t hw, const float *f,
                          const float *w, const float *bias, dyhead_attn_acts *a) {
@@ -71,43 +69,13 @@ static void attn_forward(model_ctx *ctx, int64_t n, int64_t c, int64_t hw, const
   a->p = arena_floats(ctx->arena, n * c);
   a->z = arena_floats(ctx->arena, n);
   a->a = arena_floats(ctx->arena, n);
-  global_avg_pool_forward_cpu(n, c, hw, f, a->p);
-  for (int64_t b = 0; b < n; b++) {
-    double s = bias[0];
-    for (int64_t ch = 0; ch < c; ch++) s += (double)w[ch] * a->p[b * c + ch];
-    float z = (float)s, r = z > 0.0f ? z : 0.0f, v = (r + 3.0f) / 6.0f;
-    a->z[b] = z;
-    a->a[b] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-  }
-}
-
-// s += f * a (per image scalar).
-static void attn_apply_add(int64_t n, int64_t chw, const float *f, const float *a, float *s) {
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t i = 0; i < chw; i++) s[b * chw + i] += f[b * chw + i] * a[b];
+  scale_attn_forward(ctx_dev(ctx), n, c, hw, f, w, bias, a->p, a->z, a->a);
 }
 
 // dterm: gradient of the term f * a(f). Accumulates df, dw, db (nullable).
-static void attn_backward(int64_t n, int64_t c, const dyhead_attn_acts *a, const float *w,
-                          const float *dterm, float *df, float *dw, float *db) {
-  int64_t hw = a->hw, chw = c * hw;
-  for (int64_t b = 0; b < n; b++) {
-    const float *f = a->f + b * chw, *g = dterm + b * chw;
-    double da = 0.0;
-    for (int64_t i = 0; i < chw; i++) da += (double)g[i] * f[i];
-    float z = a->z[b], r = z > 0.0f ? z : 0.0f, v = (r + 3.0f) / 6.0f;
-    // torch.clamp passes the gradient on [min, max] inclusive; ReLU where its output is > 0.
-    double dz = (v >= 0.0f && v <= 1.0f && z > 0.0f) ? da / 6.0 : 0.0;
-    if (dw)
-      for (int64_t ch = 0; ch < c; ch++) dw[ch] += (float)(dz * a->p[b * c + ch]);
-    if (db) db[0] += (float)dz;
-    float ab = a->a[b];
-    float *dfb = df + b * chw;
-    for (int64_t ch = 0; ch < c; ch++) {
-      float dp = (float)(dz * w[ch] / (double)hw);
-      for (int64_t i = 0; i < hw; i++) dfb[ch * hw + i] += g[ch * hw + i] * ab + dp;
-    }
-  }
+static void attn_backward(const device *d, int64_t n, int64_t c, const dyhead_attn_acts *a,
+                          const float *w, const float *dterm, float *df, float *dw, float *db) {
+  scale_attn_backward(d, n, c, a->hw, a->f, a->p, a->z, a->a, w, dterm, df, dw, db);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,6 +84,7 @@ static void block_forward(const dyhead *m, const dyhead_block *blk, model_ctx *c
                           const tensor *x, dyhead_block_acts *a) {
   param_table *t = ctx->params;
   high_offset_mode mode = m->cfg.offset_mode;
+  const device *d = ctx_dev(ctx);
   const float *saw = param_ptr(t, blk->sa_w), *sab = param_ptr(t, blk->sa_b);
   a->x = x;
   for (int l = 0; l < L; l++) {
@@ -127,20 +96,20 @@ static void block_forward(const dyhead *m, const dyhead_block *blk, model_ctx *c
 
     conv2d_desc cd = conv2d_make(n, blk->c_in, hl, wl, 27, 3, 1, 1, 1, 1);
     a->om[l] = ctx_tensor4(ctx, n, 27, hl, wl);
-    conv2d_forward_cpu(&cd, x[l].data, param_ptr(t, blk->off_w), param_ptr(t, blk->off_b),
-                       a->om[l].data);
+    conv2d_forward(d, &cd, x[l].data, param_ptr(t, blk->off_w), param_ptr(t, blk->off_b),
+                   a->om[l].data);
     a->ms[l] = ctx_tensor4(ctx, n, 9, hl, wl);
     for (int64_t b = 0; b < n; b++)
-      sigmoid_forward_cpu(9 * hw, a->om[l].data + (b * 27 + 18) * hw, a->ms[l].data + b * 9 * hw);
+      sigmoid_forward(d, 9 * hw, a->om[l].data + (b * 27 + 18) * hw, a->ms[l].data + b * 9 * hw);
     const float *om = a->om[l].data, *ms = a->ms[l].data;
 
     tensor *y = &a->y[l];
     *y = ctx_tensor4(ctx, n, c, hl, wl);
-    memset(y->data, 0, (size_t)(n * chw) * sizeof(float));
+    dev_zero(d, y->data, (size_t)(n * chw) * sizeof(float));
     fusion_branch_geom g = fusion_branch_geometry(27, 9, hl, wl, 0, 0, hl, wl, mode);
     dydcn_forward(&blk->mid, ctx, &x[l], om, ms, &g, &a->mid[l]);
     attn_forward(ctx, n, c, hw, a->mid[l].out.data, saw, sab, &a->att_mid[l]);
-    attn_apply_add(n, chw, a->mid[l].out.data, a->att_mid[l].a, y->data);
+    ew_row_scale_add(d, n, chw, a->att_mid[l].a, a->mid[l].out.data, y->data);
     int terms = 1;
     if (l > 0) {
       int64_t ho = (x[l - 1].shape[2] - 1) / 2 + 1, wo = (x[l - 1].shape[3] - 1) / 2 + 1;
@@ -150,7 +119,7 @@ static void block_forward(const dyhead *m, const dyhead_block *blk, model_ctx *c
       g = fusion_branch_geometry(27, 9, hl, wl, 0, 0, ho, wo, mode);
       dydcn_forward(&blk->low, ctx, &x[l - 1], om, ms, &g, &a->low[l]);
       attn_forward(ctx, n, c, hw, a->low[l].out.data, saw, sab, &a->att_low[l]);
-      attn_apply_add(n, chw, a->low[l].out.data, a->att_low[l].a, y->data);
+      ew_row_scale_add(d, n, chw, a->att_low[l].a, a->low[l].out.data, y->data);
       terms++;
     }
     if (l < L - 1) {
@@ -159,17 +128,16 @@ static void block_forward(const dyhead *m, const dyhead_block *blk, model_ctx *c
       g = fusion_branch_geometry(27, 9, hl, wl, 0, 0, ho, wo, mode);
       dydcn_forward(&blk->high, ctx, xh, om, ms, &g, &a->high[l]);
       a->up[l] = ctx_tensor4(ctx, n, c, hl, wl);
-      resize_bilinear_ac_forward_cpu(n, c, ho, wo, hl, wl, a->high[l].out.data, a->up[l].data);
+      resize_bilinear_ac_forward(d, n, c, ho, wo, hl, wl, a->high[l].out.data, a->up[l].data);
       attn_forward(ctx, n, c, hw, a->up[l].data, saw, sab, &a->att_high[l]);
-      attn_apply_add(n, chw, a->up[l].data, a->att_high[l].a, y->data);
+      ew_row_scale_add(d, n, chw, a->att_high[l].a, a->up[l].data, y->data);
       terms++;
     }
-    if (terms > 1)  // divided, as PyTorch does (sum / terms)
-      for (int64_t i = 0; i < n * chw; i++) y->data[i] /= (float)terms;
+    if (terms > 1) ew_div(d, n * chw, (float)terms, y->data);  // divided, as PyTorch does
     a->dyrelu_cache[l] = arena_floats(ctx->arena, dyrelu_cache_size(n, c, blk->c_mid));
-    dyrelu_forward_cpu(n, c, hw, blk->c_mid, y->data, param_ptr(t, blk->ta_w1),
-                       param_ptr(t, blk->ta_b1), param_ptr(t, blk->ta_w2),
-                       param_ptr(t, blk->ta_b2), a->out[l].data, a->dyrelu_cache[l]);
+    dyrelu_forward(d, n, c, hw, blk->c_mid, y->data, param_ptr(t, blk->ta_w1),
+                   param_ptr(t, blk->ta_b1), param_ptr(t, blk->ta_w2), param_ptr(t, blk->ta_b2),
+                   a->out[l].data, a->dyrelu_cache[l]);
     if (!ctx->training) arena_rewind(ctx->arena, mark);
   }
 }
@@ -191,6 +159,7 @@ static void block_backward(const dyhead *m, const dyhead_block *blk, model_ctx *
                            const dyhead_block_acts *a, const tensor *dout, tensor *dx) {
   param_table *t = ctx->params;
   int tr = m->cfg.trainable;
+  const device *d = ctx_dev(ctx);
   const tensor *x = a->x;
   const float *saw = param_ptr(t, blk->sa_w);
   float *dsaw = tr ? param_grad_ptr(t, blk->sa_w) : NULL;
@@ -200,38 +169,38 @@ static void block_backward(const dyhead *m, const dyhead_block *blk, model_ctx *
     int64_t c = blk->c_out, chw = c * hw;
     int terms = 1 + (l > 0) + (l < L - 1);
     float *dterm = arena_zeros(ctx->arena, n * chw);
-    dyrelu_backward_cpu(n, c, hw, blk->c_mid, a->y[l].data, param_ptr(t, blk->ta_w1),
-                        param_ptr(t, blk->ta_w2), a->dyrelu_cache[l], dout[l].data, dterm,
-                        tr ? param_grad_ptr(t, blk->ta_w1) : NULL,
-                        tr ? param_grad_ptr(t, blk->ta_b1) : NULL,
-                        tr ? param_grad_ptr(t, blk->ta_w2) : NULL,
-                        tr ? param_grad_ptr(t, blk->ta_b2) : NULL);
-    for (int64_t i = 0; i < n * chw; i++) dterm[i] /= (float)terms;
+    dyrelu_backward(d, n, c, hw, blk->c_mid, a->y[l].data, param_ptr(t, blk->ta_w1),
+                    param_ptr(t, blk->ta_w2), a->dyrelu_cache[l], dout[l].data, dterm,
+                    tr ? param_grad_ptr(t, blk->ta_w1) : NULL,
+                    tr ? param_grad_ptr(t, blk->ta_b1) : NULL,
+                    tr ? param_grad_ptr(t, blk->ta_w2) : NULL,
+                    tr ? param_grad_ptr(t, blk->ta_b2) : NULL);
+    ew_div(d, n * chw, (float)terms, dterm);
     float *dom = arena_zeros(ctx->arena, n * 27 * hw);
     float *dms = arena_zeros(ctx->arena, n * 9 * hw);
 
     float *df = arena_zeros(ctx->arena, n * chw);
-    attn_backward(n, c, &a->att_mid[l], saw, dterm, df, dsaw, dsab);
+    attn_backward(d, n, c, &a->att_mid[l], saw, dterm, df, dsaw, dsab);
     dydcn_backward(&blk->mid, ctx, &a->mid[l], df, dx ? dx[l].data : NULL, dom, dms);
     if (l > 0) {
-      memset(df, 0, (size_t)(n * chw) * sizeof(float));
-      attn_backward(n, c, &a->att_low[l], saw, dterm, df, dsaw, dsab);
+      dev_zero(d, df, (size_t)(n * chw) * sizeof(float));
+      attn_backward(d, n, c, &a->att_low[l], saw, dterm, df, dsaw, dsab);
       dydcn_backward(&blk->low, ctx, &a->low[l], df, dx ? dx[l - 1].data : NULL, dom, dms);
     }
     if (l < L - 1) {
       const tensor *xh = &x[l + 1];
       int64_t ho = xh->shape[2], wo = xh->shape[3];
-      memset(df, 0, (size_t)(n * chw) * sizeof(float));
-      attn_backward(n, c, &a->att_high[l], saw, dterm, df, dsaw, dsab);
+      dev_zero(d, df, (size_t)(n * chw) * sizeof(float));
+      attn_backward(d, n, c, &a->att_high[l], saw, dterm, df, dsaw, dsab);
       float *dhigh = arena_zeros(ctx->arena, n * c * ho * wo);
-      resize_bilinear_ac_backward_cpu(n, c, ho, wo, hl, wl, df, dhigh);
+      resize_bilinear_ac_backward(d, n, c, ho, wo, hl, wl, df, dhigh);
       dydcn_backward(&blk->high, ctx, &a->high[l], dhigh, dx ? dx[l + 1].data : NULL, dom, dms);
     }
     const float *ms = a->ms[l].data;
     for (int64_t b = 0; b < n; b++)
-      sigmoid_backward_cpu(9 * hw, ms + b * 9 * hw, dms + b * 9 * hw, dom + (b * 27 + 18) * hw);
+      sigmoid_backward(d, 9 * hw, ms + b * 9 * hw, dms + b * 9 * hw, dom + (b * 27 + 18) * hw);
     conv2d_desc cd = conv2d_make(n, blk->c_in, hl, wl, 27, 3, 1, 1, 1, 1);
-    conv2d_backward_cpu(&cd, x[l].data, param_ptr(t, blk->off_w), dom, dx ? dx[l].data : NULL,
+    conv2d_backward(d, &cd, x[l].data, param_ptr(t, blk->off_w), dom, dx ? dx[l].data : NULL,
                         tr ? param_grad_ptr(t, blk->off_w) : NULL,
                         tr ? param_grad_ptr(t, blk->off_b) : NULL);
   }
@@ -245,7 +214,7 @@ void dyhead_backward(const dyhead *m, model_ctx *ctx, const dyhead_acts *a, cons
     const dyhead_block_acts *ba = &a->blk[b];
     tensor *gin = dx;
     if (b > 0) {  // gradients of the previous block's outputs, kept in the arena
-      gin = arena_alloc_bytes(ctx->arena, sizeof(tensor) * (size_t)L);
+      gin = arena_alloc_bytes(ctx_host(ctx), sizeof(tensor) * (size_t)L);
       for (int l = 0; l < L; l++) gin[l] = ctx_zeros_like(ctx, &ba->x[l]);
     }
     block_backward(m, &m->blocks[b], ctx, L, ba, g, gin);

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "ops/resample.h"
 
 void fpn_register(fpn *m, param_table *t, const char *prefix, const fpn_cfg *cfg) {
   memset(m, 0, sizeof *m);
@@ -43,6 +42,7 @@ void fpn_init(const fpn *m, param_table *t, uint64_t seed) {
 
 void fpn_forward(const fpn *m, model_ctx *ctx, const tensor *x, fpn_acts *a) {
   const fpn_cfg *cfg = &m->cfg;
+  const device *d = ctx_dev(ctx);
   memset(a, 0, sizeof *a);
   a->x = x;
   int L = cfg->num_ins;
@@ -55,13 +55,13 @@ void fpn_forward(const fpn *m, model_ctx *ctx, const tensor *x, fpn_acts *a) {
   for (int i = L - 1; i >= 0; i--) {
     const tensor *li = &a->lat[i].out;
     a->td[i] = ctx_tensor(ctx, 4, li->shape);
-    memcpy(a->td[i].data, li->data, (size_t)tensor_numel(li) * sizeof(float));
+    dev_copy(d, a->td[i].data, li->data, (size_t)tensor_numel(li) * sizeof(float));
     if (i < L - 1 && !cfg->skip_top_down) {
       const tensor *up = &a->td[i + 1];
       int64_t ho = li->shape[2], wo = li->shape[3];
       float *tmp = arena_floats(ctx->arena, n * c * ho * wo);
-      upsample_nearest_forward_cpu(n, c, up->shape[2], up->shape[3], ho, wo, up->data, tmp);
-      for (int64_t k = 0; k < n * c * ho * wo; k++) a->td[i].data[k] += tmp[k];
+      upsample_nearest_forward(d, n, c, up->shape[2], up->shape[3], ho, wo, up->data, tmp);
+      ew_axpy(d, n * c * ho * wo, 1.0f, tmp, a->td[i].data);
     }
   }
   for (int i = 0; i < L; i++) {
@@ -74,13 +74,14 @@ void fpn_forward(const fpn *m, model_ctx *ctx, const tensor *x, fpn_acts *a) {
     int64_t ho = max_pool2d_out_size(h, 1, 2), wo = max_pool2d_out_size(w, 1, 2);
     a->out[k] = ctx_tensor4(ctx, n, c, ho, wo);
     a->argmax[k] = arena_alloc_bytes(ctx->arena, (size_t)(n * c * ho * wo) * sizeof(int64_t));
-    max_pool2d_forward_cpu(n, c, h, w, 1, 2, prev->data, a->out[k].data, a->argmax[k]);
+    max_pool2d_forward(d, n, c, h, w, 1, 2, prev->data, a->out[k].data, a->argmax[k]);
   }
 }
 
 void fpn_backward(const fpn *m, model_ctx *ctx, const fpn_acts *a, const tensor *dout,
                   tensor *dx) {
   const fpn_cfg *cfg = &m->cfg;
+  const device *d = ctx_dev(ctx);
   int L = cfg->num_ins;
   int64_t n = a->out[0].shape[0], c = cfg->c_out;
   // Our own copies of the output gradients (the extra levels fold back into out[L-1]).
@@ -88,11 +89,11 @@ void fpn_backward(const fpn *m, model_ctx *ctx, const fpn_acts *a, const tensor 
   for (int k = 0; k < cfg->num_outs; k++) {
     masa_assert(tensor_same_shape(&dout[k], &a->out[k]));
     g[k] = ctx_tensor(ctx, 4, a->out[k].shape);
-    memcpy(g[k].data, dout[k].data, (size_t)tensor_numel(&dout[k]) * sizeof(float));
+    dev_copy(d, g[k].data, dout[k].data, (size_t)tensor_numel(&dout[k]) * sizeof(float));
   }
   for (int k = cfg->num_outs - 1; k >= L; k--) {
     const tensor *prev = &a->out[k - 1];
-    max_pool2d_backward_cpu(n, c, prev->shape[2], prev->shape[3], 1, 2, a->argmax[k], g[k].data,
+    max_pool2d_backward(d, n, c, prev->shape[2], prev->shape[3], 1, 2, a->argmax[k], g[k].data,
                             g[k - 1].data);
   }
   tensor dtd[FPN_MAX_INS];
@@ -104,8 +105,8 @@ void fpn_backward(const fpn *m, model_ctx *ctx, const fpn_acts *a, const tensor 
   for (int i = 0; i < L; i++) {
     if (i < L - 1 && !cfg->skip_top_down) {
       const tensor *up = &a->td[i + 1];
-      upsample_nearest_backward_cpu(n, c, up->shape[2], up->shape[3], a->td[i].shape[2],
-                                    a->td[i].shape[3], dtd[i].data, dtd[i + 1].data);
+      upsample_nearest_backward(d, n, c, up->shape[2], up->shape[3], a->td[i].shape[2],
+                                a->td[i].shape[3], dtd[i].data, dtd[i + 1].data);
     }
     conv_module_backward(&m->lateral[i], ctx, &a->lat[i], &dtd[i], dx ? &dx[i] : NULL);
   }

@@ -279,6 +279,7 @@ void masa_model_print_summary(const masa_model *m) {
 void masa_features_forward(const masa_model *m, model_ctx *ctx, const tensor *img,
                            masa_feat_acts *a) {
   const masa_model_cfg *c = &m->cfg;
+  masa_assert(m->params.dev.kind == ctx_dev(ctx)->kind);  // weights and activations together
   memset(a, 0, sizeof *a);
   if (c->backbone == BACKBONE_RESNET) {
     // A frozen backbone saves nothing for backward, whatever the step does.
@@ -286,7 +287,7 @@ void masa_features_forward(const masa_model *m, model_ctx *ctx, const tensor *im
     if (!c->resnet.trainable) ctx->training = 0;
     resnet_forward(&m->resnet, ctx, img, &a->bb);
     ctx->training = training;
-    a->fpn = arena_alloc_bytes(ctx->arena, sizeof *a->fpn);
+    a->fpn = arena_alloc_bytes(ctx_host(ctx), sizeof *a->fpn);
     fpn_forward(&m->fpn, ctx, a->bb.out, a->fpn);
     a->pyr = a->fpn->out;
   } else {
@@ -294,16 +295,16 @@ void masa_features_forward(const masa_model *m, model_ctx *ctx, const tensor *im
     ctx->training = 0;
     vit_sam_forward(&m->vit, ctx, img, a->vit_out);
     ctx->training = training;
-    a->sfpn = arena_alloc_bytes(ctx->arena, sizeof *a->sfpn);
+    a->sfpn = arena_alloc_bytes(ctx_host(ctx), sizeof *a->sfpn);
     simplefpn_forward(&m->sfpn, ctx, a->vit_out, a->sfpn);
     a->pyr = a->sfpn->out;
   }
   if (c->fusion == FUSION_DEFORM) {
-    a->df = arena_alloc_bytes(ctx->arena, sizeof *a->df);
+    a->df = arena_alloc_bytes(ctx_host(ctx), sizeof *a->df);
     deform_fusion_forward(&m->df, ctx, c->num_outs, a->pyr, a->df);
     a->feats = a->df->out;
   } else if (c->fusion == FUSION_DYHEAD) {
-    a->dh = arena_alloc_bytes(ctx->arena, sizeof *a->dh);
+    a->dh = arena_alloc_bytes(ctx_host(ctx), sizeof *a->dh);
     dyhead_forward(&m->dh, ctx, c->num_outs, a->pyr, a->dh);
     a->feats = a->dh->out;
   } else {
@@ -319,7 +320,7 @@ void masa_features_backward(const masa_model *m, model_ctx *ctx, const masa_feat
   // Gradient w.r.t. the pyramid outputs.
   const tensor *dpyr = dfeats;
   if (c->fusion != FUSION_NONE) {
-    tensor *g = arena_alloc_bytes(ctx->arena, (size_t)L * sizeof(tensor));
+    tensor *g = arena_alloc_bytes(ctx_host(ctx), (size_t)L * sizeof(tensor));
     for (int l = 0; l < L; l++) g[l] = ctx_zeros_like(ctx, &a->pyr[l]);
     if (c->fusion == FUSION_DEFORM)
       deform_fusion_backward(&m->df, ctx, a->df, dfeats, g);
@@ -331,7 +332,7 @@ void masa_features_backward(const masa_model *m, model_ctx *ctx, const masa_feat
     int bb_trains = c->resnet.trainable;
     tensor *dbb = NULL;
     if (bb_trains) {
-      dbb = arena_alloc_bytes(ctx->arena, 4 * sizeof(tensor));
+      dbb = arena_alloc_bytes(ctx_host(ctx), 4 * sizeof(tensor));
       for (int i = 0; i < 4; i++) dbb[i] = ctx_zeros_like(ctx, &a->bb.out[i]);
     }
     fpn_backward(&m->fpn, ctx, a->fpn, dpyr, dbb);
@@ -347,12 +348,15 @@ void masa_features_backward(const masa_model *m, model_ctx *ctx, const masa_feat
 void masa_embed_rois(const masa_model *m, model_ctx *ctx, const tensor *feats, int64_t k,
                      const float *rois, float *out) {
   arena_mark_t mark = arena_mark(ctx->arena);
-  track_head_acts *a = arena_alloc_bytes(ctx->arena, sizeof *a);
+  track_head_acts a;
+  float *rois_d = arena_floats(ctx->arena, k * 5);
+  dev_upload(ctx_dev(ctx), rois_d, rois, (size_t)(k * 5) * sizeof(float));
   int training = ctx->training;
   ctx->training = 0;
-  track_head_forward(&m->track, ctx, feats, k, rois, a);
+  track_head_forward(&m->track, ctx, feats, k, rois_d, &a);
   ctx->training = training;
-  memcpy(out, a->embed.data, (size_t)(k * m->cfg.track.embed_channels) * sizeof(float));
+  dev_download(ctx_dev(ctx), out, a.embed.data,
+               (size_t)(k * m->cfg.track.embed_channels) * sizeof(float));
   arena_rewind(ctx->arena, mark);
 }
 

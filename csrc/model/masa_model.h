@@ -105,6 +105,7 @@ void masa_features_backward(const masa_model *m, model_ctx *ctx, const masa_feat
                             const tensor *dfeats);
 
 // Embeddings of k boxes (k, 5: batch index, x1, y1, x2, y2 in network pixels) -> out (k, E).
+// rois and out are HOST arrays (uploaded / downloaded here); feats live on ctx's device.
 void masa_embed_rois(const masa_model *m, model_ctx *ctx, const tensor *feats, int64_t k,
                      const float *rois, float *out);
 

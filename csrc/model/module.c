@@ -5,7 +5,55 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/error.h"
 #include "core/rng.h"
+
+arena *ctx_host(const model_ctx *ctx) {
+  if (ctx->host) return ctx->host;
+  masa_assert(ctx->arena->dev.kind == DEV_CPU);  // a device arena needs a host scratch arena
+  return ctx->arena;
+}
+
+tensor ctx_host_view(model_ctx *ctx, const tensor *t) {
+  if (dev_is_host(ctx_dev(ctx))) return *t;
+  tensor h = *t;
+  h.owns = 0;
+  int64_t n = tensor_numel(t);
+  h.data = arena_floats(ctx_host(ctx), n);
+  dev_download(ctx_dev(ctx), h.data, t->data, (size_t)n * sizeof(float));
+  return h;
+}
+
+float *ctx_upload(model_ctx *ctx, float *host, int64_t n) {
+  if (dev_is_host(ctx_dev(ctx))) return host;
+  float *d = arena_floats(ctx->arena, n);
+  dev_upload(ctx_dev(ctx), d, host, (size_t)n * sizeof(float));
+  return d;
+}
+
+int model_runner_open(model_runner *r, param_table *t, const char *device_name) {
+  memset(r, 0, sizeof *r);
+  if (device_parse(device_name ? device_name : "cpu", &r->dev) != MASA_OK) return MASA_ERR;
+  device_activate(&r->dev);
+  param_table_to_device(t, &r->dev);
+  arena_init_on(&r->ar, 0, &r->dev);
+  arena_init(&r->host, (size_t)1 << 20);
+  return MASA_OK;
+}
+
+void model_runner_begin(model_runner *r, param_table *t, model_ctx *ctx) {
+  arena_reset(&r->ar);
+  arena_reset(&r->host);
+  memset(ctx, 0, sizeof *ctx);
+  ctx->params = t;
+  ctx->arena = &r->ar;
+  ctx->host = dev_is_host(&r->dev) ? NULL : &r->host;
+}
+
+void model_runner_close(model_runner *r) {
+  arena_free(&r->ar);
+  arena_free(&r->host);
+}
 
 tensor ctx_tensor(model_ctx *ctx, int ndim, const int64_t *shape) {
   tensor t = {0};

@@ -13,11 +13,16 @@
 //   be NULL: not needed, e.g. a frozen backbone's input).
 // - Activations are tensors in NCHW; a module never frees anything (the arena is reset per step).
 // - Inference-only forwards (ctx->training == 0) may skip saving activations.
+// - Device: activations and parameters live on ctx->arena's device (core/device.h). Module code
+//   never dereferences them on the host: it calls the dispatching ops (ops/dispatch.h) with
+//   ctx_dev(ctx), and moves data with dev_* copies. Host-side scratch (indices, small vectors
+//   computed on the host) comes from ctx_host(ctx). The guard device proves this in the tests.
 #ifndef MASA_MODULE_H
 #define MASA_MODULE_H
 
 #include "core/arena.h"
 #include "core/tensor.h"
+#include "ops/dispatch.h"
 #include "ops/norm.h"
 
 typedef struct {
@@ -26,7 +31,31 @@ typedef struct {
   int training;               // 1: save activations for backward; BN layers that train use batch stats
   bn_allreduce_fn bn_sync;    // cross-rank sum for synchronised BN (NULL: single process)
   void *bn_sync_ctx;
+  arena *host;                // host scratch; NULL: use `arena` (valid only when it is on the cpu)
 } model_ctx;
+
+// The device activations and parameters live on.
+static inline const device *ctx_dev(const model_ctx *ctx) { return &ctx->arena->dev; }
+// Host scratch arena (reset with the step's arena).
+arena *ctx_host(const model_ctx *ctx);
+// Host access to a device tensor: the tensor itself on the cpu, else a copy downloaded into the
+// host arena (for the small results the host needs: RPN maps, head outputs, embeddings).
+tensor ctx_host_view(model_ctx *ctx, const tensor *t);
+// Device copy of n host floats in ctx's arena (the host pointer itself on the cpu).
+float *ctx_upload(model_ctx *ctx, float *host, int64_t n);
+
+// Inference on a device (embed, track, detect): the weights moved there once, an activation
+// arena on the device and a host scratch arena.
+typedef struct {
+  device dev;
+  arena ar, host;
+} model_runner;
+// Parses `device_name` (NULL: cpu), makes it current and moves t there. MASA_ERR naming the
+// device when it is not available.
+int model_runner_open(model_runner *r, param_table *t, const char *device_name);
+// Resets both arenas and fills ctx (inference mode) for one pass.
+void model_runner_begin(model_runner *r, param_table *t, model_ctx *ctx);
+void model_runner_close(model_runner *r);
 
 // Allocates a tensor from the arena (uninitialised / zeroed).
 tensor ctx_tensor(model_ctx *ctx, int ndim, const int64_t *shape);

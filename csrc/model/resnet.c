@@ -8,7 +8,6 @@
 #include "ops/conv.h"
 
 // Below this many elements an elementwise loop runs on one thread.
-#define RESNET_PAR_MIN 32768
 
 void resnet_cfg_default(resnet_cfg *cfg, int depth) {
   memset(cfg, 0, sizeof *cfg);
@@ -141,8 +140,8 @@ static void conv_bn_forward(const resnet_conv_bn *u, model_ctx *ctx, const tenso
   a->out = *out;
   a->scale = arena_floats(ctx->arena, c);
   a->shift = arena_floats(ctx->arena, c);
-  batch_norm_fold(c, eps, param_ptr(t, u->bn_w), param_ptr(t, u->bn_b), param_ptr(t, u->bn_rm),
-                  param_ptr(t, u->bn_rv), a->scale, a->shift);
+  batch_norm_fold_dev(ctx_dev(ctx), c, eps, param_ptr(t, u->bn_w), param_ptr(t, u->bn_b),
+                      param_ptr(t, u->bn_rm), param_ptr(t, u->bn_rv), a->scale, a->shift);
   memset(&a->conv, 0, sizeof a->conv);
   const float *conv;
   if (ctx->training) {
@@ -151,22 +150,9 @@ static void conv_bn_forward(const resnet_conv_bn *u, model_ctx *ctx, const tenso
   } else {
     conv = out->data;  // BN applied in place
   }
-  conv2d_forward_cpu(&d, x->data, param_ptr(t, u->w), NULL, (float *)conv);
-  const float *sc = a->scale, *sh = a->shift;
-  float *y = out->data;
-#pragma omp parallel for schedule(static) if (n * c * hw > RESNET_PAR_MIN)
-  for (int64_t bc = 0; bc < n * c; bc++) {
-    float s = sc[bc % c], b = sh[bc % c];
-    const float *cv = conv + bc * hw;
-    const float *r = res ? res + bc * hw : NULL;
-    float *yy = y + bc * hw;
-    for (int64_t i = 0; i < hw; i++) {
-      float v = cv[i] * s + b;
-      if (r) v += r[i];
-      if (relu) v = v > 0.0f ? v : 0.0f;
-      yy[i] = v;
-    }
-  }
+  const device *dv = ctx_dev(ctx);
+  conv2d_forward(dv, &d, x->data, param_ptr(t, u->w), NULL, (float *)conv);
+  affine_add_relu_forward(dv, n, c, hw, conv, a->scale, a->shift, res, relu, out->data);
 }
 
 // g (n, c_out, ho, wo): gradient w.r.t. the BN output (after ReLU masking, before the residual
@@ -178,86 +164,21 @@ static void conv_bn_backward(const resnet_conv_bn *u, model_ctx *ctx, const tens
   masa_assert(a->conv.data != NULL);  // forward ran in training mode
   conv2d_desc d = conv_bn_desc(u, x);
   int64_t n = x->shape[0], c = u->c_out, hw = a->out.shape[2] * a->out.shape[3];
-  if (u->bn_trainable) {
-    float *dg = param_grad_ptr(t, u->bn_w), *db = param_grad_ptr(t, u->bn_b);
-    const float *rm = param_ptr(t, u->bn_rm), *rv = param_ptr(t, u->bn_rv);
-    const float *conv = a->conv.data;
-    // Per channel in double, images and pixels in a fixed order (thread-count independent).
-#pragma omp parallel for schedule(static) if (n * c * hw > RESNET_PAR_MIN)
-    for (int64_t ch = 0; ch < c; ch++) {
-      double sg = 0, sgx = 0, mean = rm[ch];
-      for (int64_t b = 0; b < n; b++) {
-        const float *gc = g + (b * c + ch) * hw, *xc = conv + (b * c + ch) * hw;
-        for (int64_t i = 0; i < hw; i++) {
-          sg += gc[i];
-          sgx += (double)gc[i] * ((double)xc[i] - mean);
-        }
-      }
-      dg[ch] += (float)(sgx / sqrt((double)rv[ch] + (double)eps));
-      db[ch] += (float)sg;
-    }
-  }
+  const device *dv = ctx_dev(ctx);
+  if (u->bn_trainable)
+    bn_frozen_param_backward(dv, n, c, hw, eps, g, a->conv.data, param_ptr(t, u->bn_rm),
+                             param_ptr(t, u->bn_rv), param_grad_ptr(t, u->bn_w),
+                             param_grad_ptr(t, u->bn_b));
   if (!u->trainable && !dx) return;
-  float *dconv = arena_floats(ctx->arena, n * c * hw);
-  const float *sc = a->scale;
-#pragma omp parallel for schedule(static) if (n * c * hw > RESNET_PAR_MIN)
-  for (int64_t bc = 0; bc < n * c; bc++) {
-    float s = sc[bc % c];
-    for (int64_t i = 0; i < hw; i++) dconv[bc * hw + i] = g[bc * hw + i] * s;
-  }
-  conv2d_backward_cpu(&d, x->data, param_ptr(t, u->w), dconv, dx,
-                      u->trainable ? param_grad_ptr(t, u->w) : NULL, NULL);
+  // dconv = g * scale per channel (0 + v is v exactly: same values as a direct write).
+  float *dconv = arena_zeros(ctx->arena, n * c * hw);
+  channel_affine_backward(dv, n, c, hw, a->scale, g, dconv);
+  conv2d_backward(dv, &d, x->data, param_ptr(t, u->w), dconv, dx,
+                  u->trainable ? param_grad_ptr(t, u->w) : NULL, NULL);
 }
 
-// g[i] = 0 where y[i] <= 0 (ReLU backward through its output), in place.
-static void relu_mask(int64_t n, const float *y, float *g) {
-#pragma omp parallel for schedule(static) if (n > RESNET_PAR_MIN)
-  for (int64_t i = 0; i < n; i++)
-    if (!(y[i] > 0.0f)) g[i] = 0.0f;
-}
-
-// ---------------------------------------------------------------------------------------------
-// stem max-pool: kernel 3, stride 2, padding 1 (padding never wins: PyTorch pads with -inf).
-// Ties keep the first maximum in row-major window order; NaN propagates as in PyTorch.
-
-static int64_t pool_out(int64_t in) { return (in + 2 - 3) / 2 + 1; }
-
-static void max_pool3s2p1_forward(int64_t planes, int64_t h, int64_t w, const float *x, float *y,
-                                  int64_t *argmax) {
-  int64_t ho = pool_out(h), wo = pool_out(w);
-#pragma omp parallel for schedule(static) if (planes * ho * wo > RESNET_PAR_MIN)
-  for (int64_t p = 0; p < planes; p++) {
-    const float *xp = x + p * h * w;
-    for (int64_t oh = 0; oh < ho; oh++)
-      for (int64_t ow = 0; ow < wo; ow++) {
-        float best = -INFINITY;
-        int64_t bi = -1;
-        for (int64_t i = oh * 2 - 1; i <= oh * 2 + 1; i++) {
-          if (i < 0 || i >= h) continue;
-          for (int64_t j = ow * 2 - 1; j <= ow * 2 + 1; j++) {
-            if (j < 0 || j >= w) continue;
-            float v = xp[i * w + j];
-            if (bi < 0 || v > best || isnan(v)) {
-              best = v;
-              bi = i * w + j;
-              if (isnan(v)) goto done;
-            }
-          }
-        }
-      done:
-        y[(p * ho + oh) * wo + ow] = best;
-        if (argmax) argmax[(p * ho + oh) * wo + ow] = bi;
-      }
-  }
-}
-
-static void max_pool3s2p1_backward(int64_t planes, int64_t h, int64_t w, const int64_t *argmax,
-                                   const float *dy, float *dx) {
-  int64_t ho = pool_out(h), wo = pool_out(w);
-#pragma omp parallel for schedule(static) if (planes * ho * wo > RESNET_PAR_MIN)
-  for (int64_t p = 0; p < planes; p++)
-    for (int64_t q = 0; q < ho * wo; q++) dx[p * h * w + argmax[p * ho * wo + q]] += dy[p * ho * wo + q];
-}
+// stem max-pool: ops/resample.h max_pool3s2p1 (kernel 3, stride 2, padding 1).
+static int64_t pool_out(int64_t in) { return max_pool3s2p1_out_size(in); }
 
 // ---------------------------------------------------------------------------------------------
 // forward
@@ -306,7 +227,8 @@ void resnet_forward(const resnet *m, model_ctx *ctx, const tensor *x, resnet_act
   conv_bn_forward(&m->stem, ctx, x, NULL, 1, eps, &stem_out, &a->stem);
   if (ctx->training)
     a->pool_argmax = arena_alloc_bytes(ctx->arena, (size_t)tensor_numel(&a->pool) * sizeof(int64_t));
-  max_pool3s2p1_forward(n * c0, h1, w1, stem_out.data, a->pool.data, a->pool_argmax);
+  max_pool3s2p1_forward(ctx_dev(ctx), n * c0, h1, w1, stem_out.data, a->pool.data,
+                        a->pool_argmax);
   if (!ctx->training) arena_rewind(ctx->arena, mk);
 
   const tensor *cur = &a->pool;
@@ -316,7 +238,7 @@ void resnet_forward(const resnet *m, model_ctx *ctx, const tensor *x, resnet_act
     block_out_shape(&m->blocks[s][0], cur, shape);
     a->out[s] = ctx_tensor(ctx, 4, shape);
     if (ctx->training) {
-      a->blocks[s] = arena_alloc_bytes(ctx->arena, (size_t)nb * sizeof(resnet_block_acts));
+      a->blocks[s] = arena_alloc_bytes(ctx_host(ctx), (size_t)nb * sizeof(resnet_block_acts));
       for (int b = 0; b < nb; b++) {
         tensor o = {0};
         if (b == nb - 1) o = a->out[s];
@@ -352,22 +274,20 @@ void resnet_forward(const resnet *m, model_ctx *ctx, const tensor *x, resnet_act
 static void block_backward(const resnet_block *blk, model_ctx *ctx, const resnet_block_acts *a,
                            float *g_out, float eps, float *gin) {
   int nc = blk->nconv;
-  relu_mask(tensor_numel(&a->conv[nc - 1].out), a->conv[nc - 1].out.data, g_out);
+  const device *dv = ctx_dev(ctx);
+  ew_relu_mask(dv, tensor_numel(&a->conv[nc - 1].out), a->conv[nc - 1].out.data, g_out);
   // identity branch
   if (blk->has_downsample)
     conv_bn_backward(&blk->downsample, ctx, &a->x, &a->downsample, g_out, eps, gin);
-  else if (gin) {
-    int64_t numel = tensor_numel(&a->x);
-#pragma omp parallel for schedule(static) if (numel > RESNET_PAR_MIN)
-    for (int64_t i = 0; i < numel; i++) gin[i] += g_out[i];
-  }
+  else if (gin)
+    ew_axpy(dv, tensor_numel(&a->x), 1.0f, g_out, gin);
   // residual branch, last conv first
   float *g = g_out;
   for (int i = nc - 1; i >= 0; i--) {
     const tensor *xin = i > 0 ? &a->conv[i - 1].out : &a->x;
     float *gprev = i > 0 ? arena_zeros(ctx->arena, tensor_numel(xin)) : gin;
     conv_bn_backward(&blk->conv[i], ctx, xin, &a->conv[i], g, eps, gprev);
-    if (i > 0) relu_mask(tensor_numel(xin), xin->data, gprev);
+    if (i > 0) ew_relu_mask(dv, tensor_numel(xin), xin->data, gprev);
     g = gprev;
   }
 }
@@ -388,8 +308,7 @@ void resnet_backward(const resnet *m, model_ctx *ctx, const resnet_acts *a,
     if (d_out[s]) {
       masa_assert(tensor_same_shape(d_out[s], &a->out[s]));
       if (!g) g = arena_zeros(ctx->arena, numel);
-      const float *src = d_out[s]->data;
-      for (int64_t i = 0; i < numel; i++) g[i] += src[i];
+      ew_axpy(ctx_dev(ctx), numel, 1.0f, d_out[s]->data, g);
     }
     if (!g) continue;  // nothing flows from above yet
     for (int b = m->nblocks[s] - 1; b >= 0; b--) {
@@ -412,7 +331,7 @@ void resnet_backward(const resnet *m, model_ctx *ctx, const resnet_acts *a,
   const tensor *so = &a->stem.out;
   int64_t planes = so->shape[0] * so->shape[1];
   float *gs = arena_zeros(ctx->arena, tensor_numel(so));
-  max_pool3s2p1_backward(planes, so->shape[2], so->shape[3], a->pool_argmax, g, gs);
-  relu_mask(tensor_numel(so), so->data, gs);
+  max_pool3s2p1_backward(ctx_dev(ctx), planes, so->shape[2], so->shape[3], a->pool_argmax, g, gs);
+  ew_relu_mask(ctx_dev(ctx), tensor_numel(so), so->data, gs);
   conv_bn_backward(&m->stem, ctx, &a->x, &a->stem, gs, eps, dx ? dx->data : NULL);
 }

@@ -1,7 +1,7 @@
 #include "model/roi_extractor.h"
 
 #include "core/check.h"
-#include "ops/roi_align.h"
+#include "ops/dispatch.h"
 
 roi_extractor_cfg roi_extractor_default(int num_levels, const float *strides) {
   masa_assert(num_levels >= 1 && num_levels <= ROI_EXTRACTOR_MAX_LEVELS);
@@ -34,16 +34,16 @@ static roi_align_ml_desc make_desc(const roi_extractor_cfg *cfg, const tensor *f
   return d;
 }
 
-void roi_extractor_forward(const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
+void roi_extractor_forward(const device *dv, const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
                            const float *rois, float *out, int *levels) {
   if (k == 0) return;
   roi_align_ml_desc d = make_desc(cfg, feats);
   const float *ptrs[ROI_EXTRACTOR_MAX_LEVELS];
   for (int l = 0; l < cfg->num_levels; l++) ptrs[l] = feats[l].data;
-  roi_align_multilevel_forward_cpu(&d, ptrs, k, rois, out, levels);
+  roi_align_multilevel_forward(dv, &d, ptrs, k, rois, out, levels);
 }
 
-void roi_extractor_backward(const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
+void roi_extractor_backward(const device *dv, const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
                             const float *rois, const float *dout, tensor *d_feats) {
   if (k == 0 || !d_feats) return;
   roi_align_ml_desc d = make_desc(cfg, feats);
@@ -56,5 +56,5 @@ void roi_extractor_backward(const roi_extractor_cfg *cfg, const tensor *feats, i
       any = 1;
     }
   }
-  if (any) roi_align_multilevel_backward_cpu(&d, k, rois, dout, ptrs);
+  if (any) roi_align_multilevel_backward(dv, &d, k, rois, dout, ptrs);
 }

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "core/device.h"
 #include "core/tensor.h"
 
 #define ROI_EXTRACTOR_MAX_LEVELS 8
@@ -27,11 +28,11 @@ roi_extractor_cfg roi_extractor_default(int num_levels, const float *strides);
 
 // feats[l] (n, c, h_l, w_l), l < cfg->num_levels, all with the same n and c.
 // rois (k, 5); out (k, c, out_size, out_size) overwritten; levels (k) or NULL: level per RoI.
-void roi_extractor_forward(const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
+void roi_extractor_forward(const device *dv, const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
                            const float *rois, float *out, int *levels);
 // dout (k, c, out_size, out_size). d_feats: array of num_levels tensors shaped like feats, or
 // NULL; gradients ACCUMULATE into them; entries whose data is NULL are skipped.
-void roi_extractor_backward(const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
+void roi_extractor_backward(const device *dv, const roi_extractor_cfg *cfg, const tensor *feats, int64_t k,
                             const float *rois, const float *dout, tensor *d_feats);
 
 #endif

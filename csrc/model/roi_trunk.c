@@ -14,15 +14,13 @@ void roi_trunk_backward(const roi_trunk *r, model_ctx *ctx, float *dx, tensor *d
   int64_t k = r->k;
   for (int i = r->num_fcs - 1; i >= 0; i--) {
     // dx is the gradient w.r.t. relu(fc_i(.)): mask by the saved output.
-    const float *y = r->fcs[i].data;
-    for (int64_t j = 0; j < k * r->fc_channels; j++)
-      if (!(y[j] > 0.0f)) dx[j] = 0.0f;
+    ew_relu_mask(ctx_dev(ctx), k * r->fc_channels, r->fcs[i].data, dx);
     const float *xin = i > 0 ? r->fcs[i - 1].data
                        : r->num_convs > 0 ? r->conv_acts[r->num_convs - 1].out.data
                                           : r->roi_feats;
     int64_t in_i = i > 0 ? r->fc_channels : r->flat;
     float *dxin = arena_zeros(ctx->arena, k * in_i);
-    linear_backward_cpu(k, in_i, r->fc_channels, xin, param_ptr(t, r->fc_w[i]),
+    linear_backward(ctx_dev(ctx), k, in_i, r->fc_channels, xin, param_ptr(t, r->fc_w[i]),
                         dx, dxin, r->trainable ? param_grad_ptr(t, r->fc_w[i]) : NULL,
                         r->trainable ? param_grad_ptr(t, r->fc_b[i]) : NULL);
     dx = dxin;
@@ -39,5 +37,5 @@ void roi_trunk_backward(const roi_trunk *r, model_ctx *ctx, float *dx, tensor *d
     conv_module_backward(&r->convs[i], ctx, &r->conv_acts[i], &g, &gin);
     g = gin;
   }
-  roi_extractor_backward(r->roi, r->feats, k, r->rois, g.data, d_feats);
+  roi_extractor_backward(ctx_dev(ctx), r->roi, r->feats, k, r->rois, g.data, d_feats);
 }

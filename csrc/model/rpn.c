@@ -60,12 +60,12 @@ void rpn_head_forward(const rpn_head *m, model_ctx *ctx, int num_levels, const t
     a->hidden[l] = ctx_tensor4(ctx, n, fc, h, w);
     a->cls[l] = ctx_tensor4(ctx, n, na, h, w);
     a->reg[l] = ctx_tensor4(ctx, n, 4 * na, h, w);
-    conv2d_forward_cpu(&d3, x->data, param_ptr(t, m->conv_w), param_ptr(t, m->conv_b),
+    conv2d_forward(ctx_dev(ctx), &d3, x->data, param_ptr(t, m->conv_w), param_ptr(t, m->conv_b),
                        a->hidden[l].data);
-    relu_forward_cpu(tensor_numel(&a->hidden[l]), a->hidden[l].data, a->hidden[l].data);
-    conv2d_forward_cpu(&d1c, a->hidden[l].data, param_ptr(t, m->cls_w), param_ptr(t, m->cls_b),
+    relu_forward(ctx_dev(ctx), tensor_numel(&a->hidden[l]), a->hidden[l].data, a->hidden[l].data);
+    conv2d_forward(ctx_dev(ctx), &d1c, a->hidden[l].data, param_ptr(t, m->cls_w), param_ptr(t, m->cls_b),
                        a->cls[l].data);
-    conv2d_forward_cpu(&d1r, a->hidden[l].data, param_ptr(t, m->reg_w), param_ptr(t, m->reg_b),
+    conv2d_forward(ctx_dev(ctx), &d1r, a->hidden[l].data, param_ptr(t, m->reg_w), param_ptr(t, m->reg_b),
                        a->reg[l].data);
   }
 }
@@ -87,18 +87,17 @@ void rpn_head_backward(const rpn_head *m, model_ctx *ctx, const rpn_head_acts *a
     int64_t nh = tensor_numel(&a->hidden[l]);
     float *dh = arena_zeros(ctx->arena, nh);
     if (gc)
-      conv2d_backward_cpu(&d1c, hid, param_ptr(t, m->cls_w), gc, dh,
+      conv2d_backward(ctx_dev(ctx), &d1c, hid, param_ptr(t, m->cls_w), gc, dh,
                           tr ? param_grad_ptr(t, m->cls_w) : NULL,
                           tr ? param_grad_ptr(t, m->cls_b) : NULL);
     if (gr)
-      conv2d_backward_cpu(&d1r, hid, param_ptr(t, m->reg_w), gr, dh,
+      conv2d_backward(ctx_dev(ctx), &d1r, hid, param_ptr(t, m->reg_w), gr, dh,
                           tr ? param_grad_ptr(t, m->reg_w) : NULL,
                           tr ? param_grad_ptr(t, m->reg_b) : NULL);
-    for (int64_t i = 0; i < nh; i++)
-      if (!(hid[i] > 0.0f)) dh[i] = 0.0f;
+    ew_relu_mask(ctx_dev(ctx), nh, hid, dh);
     float *dx = d_feats ? d_feats[l].data : NULL;
     if (dx) masa_assert(tensor_same_shape(&d_feats[l], x));
-    conv2d_backward_cpu(&d3, x->data, param_ptr(t, m->conv_w), dh, dx,
+    conv2d_backward(ctx_dev(ctx), &d3, x->data, param_ptr(t, m->conv_w), dh, dx,
                         tr ? param_grad_ptr(t, m->conv_w) : NULL,
                         tr ? param_grad_ptr(t, m->conv_b) : NULL);
   }

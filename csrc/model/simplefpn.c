@@ -4,10 +4,6 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "ops/activation.h"
-#include "ops/conv.h"
-#include "ops/norm.h"
-#include "ops/resample.h"
 
 void simplefpn_register(simplefpn *m, param_table *t, const char *prefix,
                         const simplefpn_cfg *cfg) {
@@ -47,6 +43,7 @@ void simplefpn_init(const simplefpn *m, param_table *t, uint64_t seed) {
 
 void simplefpn_forward(const simplefpn *m, model_ctx *ctx, const tensor *x, simplefpn_acts *a) {
   param_table *t = ctx->params;
+  const device *d = ctx_dev(ctx);
   int64_t c = m->cfg.c_vit;
   memset(a, 0, sizeof *a);
   a->x = x;
@@ -57,29 +54,29 @@ void simplefpn_forward(const simplefpn *m, model_ctx *ctx, const tensor *x, simp
   int64_t n = x[0].shape[0], h = x[0].shape[2], w = x[0].shape[3];
   // fpn1
   a->t1 = ctx_tensor4(ctx, n, c, 2 * h, 2 * w);
-  conv_transpose2x2_forward_cpu(n, c, h, w, c, x[0].data, param_ptr(t, m->up1a_w),
-                                param_ptr(t, m->up1a_b), a->t1.data);
+  conv_transpose2x2_forward(d, n, c, h, w, c, x[0].data, param_ptr(t, m->up1a_w),
+                            param_ptr(t, m->up1a_b), a->t1.data);
   int64_t hw2 = 4 * h * w;
   a->ln = ctx_tensor4(ctx, n, c, 2 * h, 2 * w);
   a->ln_mean = arena_floats(ctx->arena, n * hw2);
   a->ln_rstd = arena_floats(ctx->arena, n * hw2);
-  layer_norm2d_forward_cpu(n, c, hw2, 1e-6f, a->t1.data, param_ptr(t, m->ln_w),
-                           param_ptr(t, m->ln_b), a->ln.data, a->ln_mean, a->ln_rstd);
+  layer_norm2d_forward(d, n, c, hw2, 1e-6f, a->t1.data, param_ptr(t, m->ln_w),
+                       param_ptr(t, m->ln_b), a->ln.data, a->ln_mean, a->ln_rstd);
   a->gelu = ctx_tensor4(ctx, n, c, 2 * h, 2 * w);
-  gelu_forward_cpu(n * c * hw2, a->ln.data, a->gelu.data);
+  gelu_forward(d, n * c * hw2, a->ln.data, a->gelu.data);
   a->feat[0] = ctx_tensor4(ctx, n, c, 4 * h, 4 * w);
-  conv_transpose2x2_forward_cpu(n, c, 2 * h, 2 * w, c, a->gelu.data, param_ptr(t, m->up1b_w),
-                                param_ptr(t, m->up1b_b), a->feat[0].data);
+  conv_transpose2x2_forward(d, n, c, 2 * h, 2 * w, c, a->gelu.data, param_ptr(t, m->up1b_w),
+                            param_ptr(t, m->up1b_b), a->feat[0].data);
   // fpn2, fpn3, fpn4
   a->feat[1] = ctx_tensor4(ctx, n, c, 2 * h, 2 * w);
-  conv_transpose2x2_forward_cpu(n, c, h, w, c, x[1].data, param_ptr(t, m->up2_w),
-                                param_ptr(t, m->up2_b), a->feat[1].data);
+  conv_transpose2x2_forward(d, n, c, h, w, c, x[1].data, param_ptr(t, m->up2_w),
+                            param_ptr(t, m->up2_b), a->feat[1].data);
   a->feat[2] = x[2];
   a->feat[2].owns = 0;
   int64_t hp = max_pool2d_out_size(h, 2, 2), wp = max_pool2d_out_size(w, 2, 2);
   a->feat[3] = ctx_tensor4(ctx, n, c, hp, wp);
   a->pool_argmax = arena_alloc_bytes(ctx->arena, (size_t)(n * c * hp * wp) * sizeof(int64_t));
-  max_pool2d_forward_cpu(n, c, h, w, 2, 2, x[3].data, a->feat[3].data, a->pool_argmax);
+  max_pool2d_forward(d, n, c, h, w, 2, 2, x[3].data, a->feat[3].data, a->pool_argmax);
   fpn_forward(&m->fpn, ctx, a->feat, &a->fpn);
   a->out = a->fpn.out;
 }
@@ -87,6 +84,7 @@ void simplefpn_forward(const simplefpn *m, model_ctx *ctx, const tensor *x, simp
 void simplefpn_backward(const simplefpn *m, model_ctx *ctx, const simplefpn_acts *a,
                         const tensor *dout, tensor *dx) {
   param_table *t = ctx->params;
+  const device *d = ctx_dev(ctx);
   int tr = m->cfg.trainable;
   int64_t c = m->cfg.c_vit;
   const tensor *x = a->x;
@@ -97,25 +95,24 @@ void simplefpn_backward(const simplefpn *m, model_ctx *ctx, const simplefpn_acts
   fpn_backward(&m->fpn, ctx, &a->fpn, dout, dfeat);
   // fpn1
   float *dgelu = arena_zeros(ctx->arena, n * c * hw2);
-  conv_transpose2x2_backward_cpu(n, c, 2 * h, 2 * w, c, a->gelu.data, param_ptr(t, m->up1b_w),
-                                 dfeat[0].data, dgelu, tr ? param_grad_ptr(t, m->up1b_w) : NULL,
-                                 tr ? param_grad_ptr(t, m->up1b_b) : NULL);
+  conv_transpose2x2_backward(d, n, c, 2 * h, 2 * w, c, a->gelu.data, param_ptr(t, m->up1b_w),
+                             dfeat[0].data, dgelu, tr ? param_grad_ptr(t, m->up1b_w) : NULL,
+                             tr ? param_grad_ptr(t, m->up1b_b) : NULL);
   float *dln = arena_zeros(ctx->arena, n * c * hw2);
-  gelu_backward_cpu(n * c * hw2, a->ln.data, dgelu, dln);
+  gelu_backward(d, n * c * hw2, a->ln.data, dgelu, dln);
   float *dt1 = arena_zeros(ctx->arena, n * c * hw2);
-  layer_norm2d_backward_cpu(n, c, hw2, a->t1.data, param_ptr(t, m->ln_w), a->ln_mean, a->ln_rstd,
-                            dln, dt1, tr ? param_grad_ptr(t, m->ln_w) : NULL,
-                            tr ? param_grad_ptr(t, m->ln_b) : NULL);
-  conv_transpose2x2_backward_cpu(n, c, h, w, c, x[0].data, param_ptr(t, m->up1a_w), dt1,
-                                 dx ? dx[0].data : NULL, tr ? param_grad_ptr(t, m->up1a_w) : NULL,
-                                 tr ? param_grad_ptr(t, m->up1a_b) : NULL);
+  layer_norm2d_backward(d, n, c, hw2, a->t1.data, param_ptr(t, m->ln_w), a->ln_mean, a->ln_rstd,
+                        dln, dt1, tr ? param_grad_ptr(t, m->ln_w) : NULL,
+                        tr ? param_grad_ptr(t, m->ln_b) : NULL);
+  conv_transpose2x2_backward(d, n, c, h, w, c, x[0].data, param_ptr(t, m->up1a_w), dt1,
+                             dx ? dx[0].data : NULL, tr ? param_grad_ptr(t, m->up1a_w) : NULL,
+                             tr ? param_grad_ptr(t, m->up1a_b) : NULL);
   // fpn2
-  conv_transpose2x2_backward_cpu(n, c, h, w, c, x[1].data, param_ptr(t, m->up2_w), dfeat[1].data,
-                                 dx ? dx[1].data : NULL, tr ? param_grad_ptr(t, m->up2_w) : NULL,
-                                 tr ? param_grad_ptr(t, m->up2_b) : NULL);
+  conv_transpose2x2_backward(d, n, c, h, w, c, x[1].data, param_ptr(t, m->up2_w), dfeat[1].data,
+                             dx ? dx[1].data : NULL, tr ? param_grad_ptr(t, m->up2_w) : NULL,
+                             tr ? param_grad_ptr(t, m->up2_b) : NULL);
   if (dx) {
-    int64_t k = tensor_numel(&x[2]);
-    for (int64_t i = 0; i < k; i++) dx[2].data[i] += dfeat[2].data[i];
-    max_pool2d_backward_cpu(n, c, h, w, 2, 2, a->pool_argmax, dfeat[3].data, dx[3].data);
+    ew_axpy(d, tensor_numel(&x[2]), 1.0f, dfeat[2].data, dx[2].data);
+    max_pool2d_backward(d, n, c, h, w, 2, 2, a->pool_argmax, dfeat[3].data, dx[3].data);
   }
 }

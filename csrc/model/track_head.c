@@ -81,7 +81,7 @@ void track_head_forward(const track_head *m, model_ctx *ctx, const tensor *feats
   a->embed = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->embed_channels});
   if (k == 0) return;  // no RoIs: an empty embedding, nothing for backward
   a->roi_feats = ctx_tensor4(ctx, k, cfg->in_channels, s, s);
-  roi_extractor_forward(&cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
+  roi_extractor_forward(ctx_dev(ctx), &cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
   const tensor *x = &a->roi_feats;
   for (int i = 0; i < cfg->num_convs; i++) {
     conv_module_forward(&m->convs[i], ctx, x, &a->convs[i]);
@@ -91,13 +91,13 @@ void track_head_forward(const track_head *m, model_ctx *ctx, const tensor *feats
   int64_t in = flat_dim(m);
   for (int i = 0; i < cfg->num_fcs; i++) {
     a->fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->fc_channels});
-    linear_forward_cpu(k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
+    linear_forward(ctx_dev(ctx), k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
                        param_ptr(t, m->fc_b[i]), a->fcs[i].data);
-    relu_forward_cpu(k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
+    relu_forward(ctx_dev(ctx), k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
     h = a->fcs[i].data;
     in = cfg->fc_channels;
   }
-  linear_forward_cpu(k, in, cfg->embed_channels, h, param_ptr(t, m->embed_w),
+  linear_forward(ctx_dev(ctx), k, in, cfg->embed_channels, h, param_ptr(t, m->embed_w),
                      param_ptr(t, m->embed_b), a->embed.data);
 }
 
@@ -116,7 +116,7 @@ void track_head_backward(const track_head *m, model_ctx *ctx, const track_head_a
   int64_t in;
   const float *x = roi_trunk_output(&r, &in);
   float *dx = arena_zeros(ctx->arena, k * in);
-  linear_backward_cpu(k, in, cfg->embed_channels, x, param_ptr(t, m->embed_w), d_embed->data, dx,
+  linear_backward(ctx_dev(ctx), k, in, cfg->embed_channels, x, param_ptr(t, m->embed_w), d_embed->data, dx,
                       tr ? param_grad_ptr(t, m->embed_w) : NULL,
                       tr ? param_grad_ptr(t, m->embed_b) : NULL);
   roi_trunk_backward(&r, ctx, dx, d_feats);

@@ -71,7 +71,7 @@ void vit_sam_init(const vit_sam *m, param_table *t, uint64_t seed);
 
 // img (B, 3, H, W), H and W multiples of the patch (SAM: 1024 x 1024). outs[k] receives the
 // output of block out_idx[k] as (B, C, H / p, W / p), allocated from ctx->arena; scratch is
-// released before returning.
+// released before returning. Runs on ctx_dev(ctx) (img, parameters and outputs live there).
 void vit_sam_forward(const vit_sam *m, model_ctx *ctx, const tensor *img, tensor *outs);
 
 #endif

@@ -366,3 +366,41 @@ void batch_norm_train_backward_cpu(int64_t n, int64_t c, int64_t hw, const float
   }
   free(buf);
 }
+
+// ---- frozen-statistics BN + residual + ReLU (ResNet units) ----
+
+void affine_add_relu_forward_cpu(int64_t n, int64_t c, int64_t hw, const float *x,
+                                 const float *scale, const float *shift, const float *res,
+                                 int relu, float *y) {
+#pragma omp parallel for schedule(static) if (n * c * hw > NORM_PAR_MIN)
+  for (int64_t bc = 0; bc < n * c; bc++) {
+    float s = scale[bc % c], b = shift[bc % c];
+    const float *cv = x + bc * hw;
+    const float *r = res ? res + bc * hw : NULL;
+    float *yy = y + bc * hw;
+    for (int64_t i = 0; i < hw; i++) {
+      float v = cv[i] * s + b;
+      if (r) v += r[i];
+      if (relu) v = v > 0.0f ? v : 0.0f;
+      yy[i] = v;
+    }
+  }
+}
+
+void bn_frozen_param_backward_cpu(int64_t n, int64_t c, int64_t hw, float eps, const float *dy,
+                                  const float *x, const float *running_mean,
+                                  const float *running_var, float *dgamma, float *dbeta) {
+#pragma omp parallel for schedule(static) if (n * c * hw > NORM_PAR_MIN)
+  for (int64_t ch = 0; ch < c; ch++) {
+    double sg = 0, sgx = 0, mean = running_mean[ch];
+    for (int64_t b = 0; b < n; b++) {
+      const float *gc = dy + (b * c + ch) * hw, *xc = x + (b * c + ch) * hw;
+      for (int64_t i = 0; i < hw; i++) {
+        sg += gc[i];
+        sgx += (double)gc[i] * ((double)xc[i] - mean);
+      }
+    }
+    dgamma[ch] += (float)(sgx / sqrt((double)running_var[ch] + (double)eps));
+    dbeta[ch] += (float)sg;
+  }
+}

@@ -55,4 +55,16 @@ void batch_norm_train_backward_cpu(int64_t n, int64_t c, int64_t hw, const float
                                    float *dgamma, float *dbeta, bn_allreduce_fn sync,
                                    void *sync_ctx);
 
+// Frozen-statistics BatchNorm fused with the residual add and ReLU (ResNet's conv-BN units):
+// y = x * scale[c] + shift[c] (+ res) (then max(., 0) when relu); y may alias x, res may be NULL.
+void affine_add_relu_forward_cpu(int64_t n, int64_t c, int64_t hw, const float *x,
+                                 const float *scale, const float *shift, const float *res,
+                                 int relu, float *y);
+// Parameter gradients of a trainable BN that normalises with its running statistics:
+// dgamma[c] += sum dy (x - rm) / sqrt(rv + eps), dbeta[c] += sum dy, in double per channel, images
+// and pixels in order. x is the BN input (the conv output).
+void bn_frozen_param_backward_cpu(int64_t n, int64_t c, int64_t hw, float eps, const float *dy,
+                                  const float *x, const float *running_mean,
+                                  const float *running_var, float *dgamma, float *dbeta);
+
 #endif

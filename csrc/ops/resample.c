@@ -176,3 +176,44 @@ void resize_bilinear_ac_backward_cpu(int64_t n, int64_t c, int64_t h, int64_t w,
   }
   free(ty);
 }
+
+// ---- ResNet stem max-pool 3x3 / 2, padding 1 ----
+
+int64_t max_pool3s2p1_out_size(int64_t in) { return (in + 2 - 3) / 2 + 1; }
+
+void max_pool3s2p1_forward_cpu(int64_t planes, int64_t h, int64_t w, const float *x, float *y,
+                               int64_t *argmax) {
+  int64_t ho = max_pool3s2p1_out_size(h), wo = max_pool3s2p1_out_size(w);
+#pragma omp parallel for schedule(static) if (planes * ho * wo > 32768)
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = x + p * h * w;
+    for (int64_t oh = 0; oh < ho; oh++)
+      for (int64_t ow = 0; ow < wo; ow++) {
+        float best = -INFINITY;
+        int64_t bi = -1;
+        for (int64_t i = oh * 2 - 1; i <= oh * 2 + 1; i++) {
+          if (i < 0 || i >= h) continue;
+          for (int64_t j = ow * 2 - 1; j <= ow * 2 + 1; j++) {
+            if (j < 0 || j >= w) continue;
+            float v = xp[i * w + j];
+            if (bi < 0 || v > best || isnan(v)) {
+              best = v;
+              bi = i * w + j;
+              if (isnan(v)) goto done;
+            }
+          }
+        }
+      done:
+        y[(p * ho + oh) * wo + ow] = best;
+        if (argmax) argmax[(p * ho + oh) * wo + ow] = bi;
+      }
+  }
+}
+
+void max_pool3s2p1_backward_cpu(int64_t planes, int64_t h, int64_t w, const int64_t *argmax,
+                                const float *dy, float *dx) {
+  int64_t ho = max_pool3s2p1_out_size(h), wo = max_pool3s2p1_out_size(w);
+#pragma omp parallel for schedule(static) if (planes * ho * wo > 32768)
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t q = 0; q < ho * wo; q++) dx[p * h * w + argmax[p * ho * wo + q]] += dy[p * ho * wo + q];
+}

@@ -28,4 +28,14 @@ void resize_bilinear_ac_forward_cpu(int64_t n, int64_t c, int64_t h, int64_t w, 
 void resize_bilinear_ac_backward_cpu(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho,
                                      int64_t wo, const float *dy, float *dx);
 
+// ResNet stem max-pool: kernel 3, stride 2, padding 1 over `planes` maps of (h, w); output
+// ((h - 1) / 2 + 1, (w - 1) / 2 + 1). Padding never wins (PyTorch pads with -inf); ties keep the
+// first maximum in row-major window order; NaN propagates. argmax (planes, ho, wo) flat (h, w)
+// index within the plane, or NULL. Backward accumulates dy into dx at argmax, in output order.
+int64_t max_pool3s2p1_out_size(int64_t in);
+void max_pool3s2p1_forward_cpu(int64_t planes, int64_t h, int64_t w, const float *x, float *y,
+                               int64_t *argmax);
+void max_pool3s2p1_backward_cpu(int64_t planes, int64_t h, int64_t w, const int64_t *argmax,
+                                const float *dy, float *dx);
+
 #endif

@@ -1,0 +1,295 @@
+#define _GNU_SOURCE
+#include "core/device.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/error.h"
+
+#ifdef MASA_HAVE_CUDA
+#include "kernels/cuda_check.h"
+#include "kernels/kernels.h"
+#define STREAM(d) ((cudaStream_t)(d)->stream)
+#endif
+
+const device dev_cpu = {DEV_CPU, 0, NULL};
+
+int device_parse(const char *name, device *out) {
+  memset(out, 0, sizeof *out);
+  if (!strcmp(name, "cpu")) return MASA_OK;
+  if (!strcmp(name, "guard")) {
+    out->kind = DEV_GUARD;
+    return MASA_OK;
+  }
+  if (!strncmp(name, "cuda", 4) && (name[4] == 0 || name[4] == ':')) {
+    int ord = 0;
+    if (name[4] == ':') {
+      char *end = NULL;
+      long v = strtol(name + 5, &end, 10);
+      if (!*(name + 5) || *end || v < 0 || v > 1023)
+        return masa_error("--device %s: expected cuda or cuda:N with N a device number", name);
+      ord = (int)v;
+    }
+#ifdef MASA_HAVE_CUDA
+    int n = cuda_device_count();
+    if (n == 0) return masa_error("--device %s: no CUDA device is visible on this machine", name);
+    if (ord >= n)
+      return masa_error("--device %s: only %d CUDA device%s visible", name, n, n == 1 ? "" : "s");
+    out->kind = DEV_CUDA;
+    out->ordinal = ord;
+    return MASA_OK;
+#else
+    (void)ord;
+    return masa_error("--device %s: this build has no CUDA (configure with nvcc on PATH)", name);
+#endif
+  }
+  return masa_error("--device %s: unknown device (expected cpu, cuda, cuda:N or guard)", name);
+}
+
+void device_activate(const device *d) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) cudaCheck(cudaSetDevice(d->ordinal));
+#else
+  (void)d;
+#endif
+}
+
+const char *device_name(const device *d) {
+  static _Thread_local char buf[32];
+  switch (d->kind) {
+    case DEV_CPU:
+      return "cpu";
+    case DEV_GUARD:
+      return "guard";
+    case DEV_CUDA:
+      snprintf(buf, sizeof buf, "cuda:%d", d->ordinal);
+      return buf;
+  }
+  return "?";
+}
+
+int dev_is_host(const device *d) {
+  return d->kind == DEV_CPU;
+}
+
+// ---- guard device: a registry of mmap'd regions, PROT_NONE while closed ----
+
+typedef struct {
+  char *p;
+  size_t bytes;  // mapped length (page multiple)
+} guard_region;
+
+static guard_region *g_regions;
+static int g_nregions, g_capregions;
+static int g_open;  // nesting depth of dev_guard_open
+static size_t g_guard_bytes;
+
+static void guard_protect(guard_region *r, int open) {
+  if (mprotect(r->p, r->bytes, open ? PROT_READ | PROT_WRITE : PROT_NONE) != 0) {
+    perror("mprotect");
+    masa_die(__FILE__, __LINE__, "mprotect", "libc", "guard device protection failed");
+  }
+}
+
+static void guard_segv(int sig, siginfo_t *si, void *uctx) {
+  (void)uctx;
+  char *a = (char *)si->si_addr;
+  for (int i = 0; i < g_nregions; i++) {
+    if (a >= g_regions[i].p && a < g_regions[i].p + g_regions[i].bytes) {
+      char msg[160];
+      int n = snprintf(msg, sizeof msg,
+                       "masa: host code touched guard-device memory at %p "
+                       "(region %d) outside an "
+                       "op or a dev_* copy\n",
+                       (void *)a, i);
+      if (write(2, msg, (size_t)n) < 0) _exit(70);
+      _exit(70);
+    }
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void guard_install_handler(void) {
+  static int installed;
+  if (installed) return;
+  installed = 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = guard_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
+}
+
+static void *guard_alloc(size_t bytes) {
+  guard_install_handler();
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t len = ((bytes ? bytes : 1) + page - 1) / page * page;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) masa_die(__FILE__, __LINE__, "mmap", "libc", "guard device allocation");
+  if (g_nregions == g_capregions) {
+    g_capregions = g_capregions ? 2 * g_capregions : 64;
+    g_regions = realloc(g_regions, (size_t)g_capregions * sizeof *g_regions);
+    masa_assert(g_regions);
+  }
+  g_regions[g_nregions] = (guard_region){p, len};
+  if (!g_open) guard_protect(&g_regions[g_nregions], 0);
+  g_nregions++;
+  g_guard_bytes += len;
+  return p;
+}
+
+static void guard_free(void *p) {
+  for (int i = 0; i < g_nregions; i++) {
+    if (g_regions[i].p == p) {
+      munmap(p, g_regions[i].bytes);
+      g_guard_bytes -= g_regions[i].bytes;
+      g_regions[i] = g_regions[--g_nregions];
+      return;
+    }
+  }
+  masa_die(__FILE__, __LINE__, "dev_free", "guard",
+           "pointer was not allocated on the guard device");
+}
+
+void dev_guard_open(void) {
+  if (g_open++ == 0)
+    for (int i = 0; i < g_nregions; i++) guard_protect(&g_regions[i], 1);
+}
+
+void dev_guard_close(void) {
+  masa_assert(g_open > 0);
+  if (--g_open == 0)
+    for (int i = 0; i < g_nregions; i++) guard_protect(&g_regions[i], 0);
+}
+
+size_t dev_guard_bytes(void) {
+  return g_guard_bytes;
+}
+
+// ---- memory ----
+
+void *dev_alloc(const device *d, size_t bytes) {
+  switch (d->kind) {
+    case DEV_CPU: {
+      void *p = NULL;
+      size_t len = ((bytes ? bytes : 1) + 63) / 64 * 64;
+      if (posix_memalign(&p, 64, len) != 0)
+        masa_die(__FILE__, __LINE__, "posix_memalign", "libc", "out of memory");
+      memset(p, 0, len);
+      return p;
+    }
+    case DEV_GUARD:
+      return guard_alloc(bytes);  // mmap memory is zeroed
+    case DEV_CUDA: {
+#ifdef MASA_HAVE_CUDA
+      void *p = NULL;
+      cudaCheck(cudaMalloc(&p, bytes ? bytes : 1));
+      cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 1, STREAM(d)));
+      return p;
+#endif
+    }
+  }
+  masa_die(__FILE__, __LINE__, "dev_alloc", "device", "device kind not available in this build");
+}
+
+void dev_free(const device *d, void *p) {
+  if (!p) return;
+  switch (d->kind) {
+    case DEV_CPU:
+      free(p);
+      return;
+    case DEV_GUARD:
+      guard_free(p);
+      return;
+    case DEV_CUDA:
+#ifdef MASA_HAVE_CUDA
+      cudaCheck(cudaFree(p));
+#endif
+      return;
+  }
+}
+
+#ifdef MASA_HAVE_CUDA
+static void cuda_copy(const device *d, void *dst, const void *src, size_t bytes,
+                      enum cudaMemcpyKind kind) {
+  if (!bytes) return;
+  cudaCheck(cudaMemcpyAsync(dst, src, bytes, kind, STREAM(d)));
+  // Host buffers may be reused as soon as we return: downloads and uploads
+  // complete first.
+  if (kind != cudaMemcpyDeviceToDevice) cudaCheck(cudaStreamSynchronize(STREAM(d)));
+}
+#endif
+
+static void host_copy(const device *d, void *dst, const void *src, size_t bytes) {
+  if (!bytes) return;
+  if (d->kind == DEV_GUARD) dev_guard_open();
+  memmove(dst, src, bytes);
+  if (d->kind == DEV_GUARD) dev_guard_close();
+}
+
+void dev_upload(const device *d, void *dst, const void *src, size_t bytes) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) return cuda_copy(d, dst, src, bytes, cudaMemcpyHostToDevice);
+#endif
+  host_copy(d, dst, src, bytes);
+}
+
+void dev_download(const device *d, void *dst, const void *src, size_t bytes) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) return cuda_copy(d, dst, src, bytes, cudaMemcpyDeviceToHost);
+#endif
+  host_copy(d, dst, src, bytes);
+}
+
+void dev_copy(const device *d, void *dst, const void *src, size_t bytes) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) return cuda_copy(d, dst, src, bytes, cudaMemcpyDeviceToDevice);
+#endif
+  host_copy(d, dst, src, bytes);
+}
+
+void dev_copy2d(const device *d, void *dst, size_t dpitch, const void *src, size_t spitch,
+                size_t width, size_t rows) {
+  if (!width || !rows) return;
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) {
+    cudaCheck(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice,
+                                STREAM(d)));
+    return;
+  }
+#endif
+  if (d->kind == DEV_GUARD) dev_guard_open();
+  for (size_t r = 0; r < rows; r++)
+    memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+  if (d->kind == DEV_GUARD) dev_guard_close();
+}
+
+void dev_zero(const device *d, void *p, size_t bytes) {
+  if (!bytes) return;
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) {
+    cudaCheck(cudaMemsetAsync(p, 0, bytes, STREAM(d)));
+    return;
+  }
+#endif
+  if (d->kind == DEV_GUARD) dev_guard_open();
+  memset(p, 0, bytes);
+  if (d->kind == DEV_GUARD) dev_guard_close();
+}
+
+void dev_sync(const device *d) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) cudaCheck(cudaStreamSynchronize(STREAM(d)));
+#else
+  (void)d;
+#endif
+}
