@@ -290,6 +290,27 @@ const loader_batch *loader_next(loader *l) {
   return &s->b;
 }
 
+const loader_batch *loader_peek(loader *l) {
+  int B = l->o.batch_size, P = l->o.prefetch;
+  if (P < 2) return NULL;
+  pthread_mutex_lock(&l->mu);
+  const loader_batch *b = NULL;
+  if (l->holding && !l->finished) {
+    slot *s = &l->slots[(l->released + 1) % P];
+    if (s->done >= B && !s->failed) b = &s->b;
+  }
+  pthread_mutex_unlock(&l->mu);
+  return b;
+}
+
+void loader_for_each_image_buffer(loader *l, void (*fn)(void *ctx, void *p, size_t bytes),
+                                  void *ctx) {
+  size_t bytes = (size_t)l->o.batch_size * 3 * (size_t)l->o.views.size * (size_t)l->o.views.size *
+                 sizeof(float);
+  for (int k = 0; k < l->o.prefetch; k++)
+    for (int v = 0; v < 2; v++) fn(ctx, l->slots[k].b.img[v], bytes);
+}
+
 loader_cursor loader_position(const loader *l) {
   loader_cursor c;
   pthread_mutex_lock((pthread_mutex_t *)&l->mu);

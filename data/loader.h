@@ -62,6 +62,15 @@ loader *loader_open_source(const loader_opts *o, sample_source src, const loader
 // The next batch, valid until the next call or loader_close. NULL with masa_errmsg() when a
 // sample could not be replaced after max_replace attempts (the loader is then finished).
 const loader_batch *loader_next(loader *l);
+// The batch after the one the consumer holds, if it is already built (NULL otherwise, or with
+// prefetch < 2, or before the first loader_next). It stays valid, unchanged, until the
+// loader_next after the one that returns it; its image memory is that batch's (so a device copy
+// made from it now is the next batch's). Never blocks.
+const loader_batch *loader_peek(loader *l);
+// Calls fn on every batch image buffer of the ring (the memory loader_batch.img points into),
+// e.g. to page-lock it for fast uploads.
+void loader_for_each_image_buffer(loader *l, void (*fn)(void *ctx, void *p, size_t bytes),
+                                  void *ctx);
 loader_cursor loader_position(const loader *l);  // of the batch the next loader_next returns
 int64_t loader_skipped(const loader *l);         // bad samples in the batches returned so far
 int64_t loader_batches_per_epoch(const loader *l);

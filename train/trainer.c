@@ -126,6 +126,10 @@ typedef struct {
   anchor_generator anchors;
   delta_xywh_coder coder;
   track_sample_cfg samp;
+  // Called once every head's backward is done and before the features' (NULL: none): the
+  // data-parallel trainer starts the heads' gradient all-reduce there, beside the rest.
+  void (*heads_done)(void *hook);
+  void *hook;
 } step_ctx;
 
 // Host access to step tensors. On the cpu these are the tensors themselves (no copies: the CPU
@@ -254,8 +258,9 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
 // Image i of rank r (of w) is image i * w + r of the global batch: the loader interleaves ranks
 // over the positions (data/loader.c), so every random key below matches a 1-rank run with the
 // whole batch.
-static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b, int64_t step,
-                       int rank, int world, double *stats) {
+// dimg: the batch's two view tensors already on ctx's device (NULL: uploaded here).
+static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
+                       float *const *dimg, int64_t step, int rank, int world, double *stats) {
   const masa_model *m = s->m;
   const train_opts *o = s->o;
   int n = b->n, S = b->size, L = m->cfg.num_outs;
@@ -267,7 +272,8 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
   rpn_head_acts *rh = arena_alloc_bytes(ha, 2 * sizeof *rh);  // host views of cls / reg
   for (int k = 0; k < 2; k++) {
     int64_t shape[4] = {n, 3, S, S};
-    img[k] = tensor_view(ctx_upload(ctx, b->img[k], (int64_t)n * 3 * S * S), 4, shape);
+    img[k] = tensor_view(dimg ? dimg[k] : ctx_upload(ctx, b->img[k], (int64_t)n * 3 * S * S), 4,
+                         shape);
     masa_features_forward(m, ctx, &img[k], &fa[k]);
     int distill_here = o->distill && k == 0;
     if (!o->jitter || distill_here) {
@@ -348,6 +354,7 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
     track_head_backward(&m->track, ctx, &ta[k], &demb[k], df[k]);
   }
   if (o->distill) distill_step(s, ctx, b, step, rank, world, &fa[0], &ra[0], key_props, key_np, df[0], stats);
+  if (s->heads_done) s->heads_done(s->hook);
   for (int k = 0; k < 2; k++) masa_features_backward(m, ctx, &fa[k], df[k]);
   for (int i = 0; i < n; i++) {
     track_targets_free(&tt[i]);
@@ -381,6 +388,101 @@ static void save_state(checkpoint_state *st, int64_t step, int64_t epoch, const 
   ckpt_kv_set(&st->loader, "batch", cur->batch);
   ckpt_kv_set(&st->loader, "skipped", cur->skipped);
   st->config_text = config_text;
+}
+
+// Batch images on a device, one step ahead: the loader's ring is page-locked (CUDA) and while
+// step k runs, batch k+1 (if the loader has it ready) is already copying on a side stream into
+// the other of two device buffers; step k+1 then only waits for that copy. Without a ready
+// batch the upload is synchronous. On the guard device the same code runs with plain copies.
+typedef struct {
+  device dev;
+  dev_copier *cp;
+  float *buf[2][2];           // [buffer][view] device images
+  size_t bytes;               // per view
+  const loader_batch *ahead;  // the batch whose images are in flight to buf[cur ^ 1]
+  int cur;
+} batch_uploader;
+
+static void pin_cb(void *ctx, void *p, size_t bytes) { dev_host_register(ctx, p, bytes); }
+static void unpin_cb(void *ctx, void *p, size_t bytes) {
+  (void)bytes;
+  dev_host_unregister(ctx, p);
+}
+
+static void batch_uploader_open(batch_uploader *u, const device *d, loader *ld,
+                                const loader_opts *lo) {
+  memset(u, 0, sizeof *u);
+  u->dev = *d;
+  u->bytes = (size_t)lo->batch_size * 3 * (size_t)lo->views.size * (size_t)lo->views.size *
+             sizeof(float);
+  for (int k = 0; k < 2; k++)
+    for (int v = 0; v < 2; v++) u->buf[k][v] = dev_alloc(d, u->bytes);
+  u->cp = dev_copier_create(d);
+  loader_for_each_image_buffer(ld, pin_cb, &u->dev);
+}
+
+// The device images of b (which loader_next just returned), and the next batch queued.
+static float *const *batch_on_device(batch_uploader *u, loader *ld, const loader_batch *b) {
+  u->cur ^= 1;
+  float *const *dst = u->buf[u->cur];
+  if (u->ahead == b) {
+    dev_copier_fence(u->cp);
+  } else {
+    for (int v = 0; v < 2; v++) dev_upload(&u->dev, dst[v], b->img[v], u->bytes);
+  }
+  // The copy into the other buffer waits for the work already queued (the previous step).
+  u->ahead = loader_peek(ld);
+  if (u->ahead)
+    for (int v = 0; v < 2; v++)
+      dev_copier_upload(u->cp, u->buf[u->cur ^ 1][v], u->ahead->img[v], u->bytes);
+  return dst;
+}
+
+static void batch_uploader_close(batch_uploader *u, loader *ld) {
+  dev_copier_destroy(u->cp);
+  loader_for_each_image_buffer(ld, unpin_cb, &u->dev);
+  for (int k = 0; k < 2; k++)
+    for (int v = 0; v < 2; v++) dev_free(&u->dev, u->buf[k][v]);
+}
+
+// Overlapped gradient all-reduce (NCCL, several GPUs): the heads' gradients (a contiguous suffix
+// of the trainable prefix: rpn_head, roi_head, track_head) are final before the adapter and
+// backbone backward starts, so their sum runs on NCCL's stream beside that backward; the rest
+// follows at the end of the step.
+typedef struct {
+  const device *dev;
+  param_table *t;
+  dist_ctx *dist;
+  size_t head_off;  // first element of the heads' suffix (0: no overlap)
+  int started;
+} grad_sync;
+
+static size_t heads_suffix_offset(const param_table *t) {
+  static const char *heads[] = {"rpn_head.", "roi_head.", "track_head."};
+  size_t off = t->trainable_total;
+  for (int i = 0; i < t->count; i++) {
+    const param_entry *e = &t->entries[i];
+    if (!e->trainable) continue;
+    int head = 0;
+    for (int h = 0; h < 3; h++) head |= !strncmp(e->name, heads[h], strlen(heads[h]));
+    if (head && e->offset < off) off = e->offset;
+  }
+  for (int i = 0; i < t->count; i++) {  // everything from off on must be a head
+    const param_entry *e = &t->entries[i];
+    if (!e->trainable || e->offset < off) continue;
+    int head = 0;
+    for (int h = 0; h < 3; h++) head |= !strncmp(e->name, heads[h], strlen(heads[h]));
+    if (!head) return 0;
+  }
+  return off < t->trainable_total ? off : 0;
+}
+
+static void heads_done_cb(void *p) {
+  grad_sync *g = p;
+  g->started = g->head_off > 0 &&
+               dist_device_allreduce_start(g->dev, g->t->grads + g->head_off,
+                                           (int64_t)(g->t->trainable_total - g->head_off),
+                                           g->dist) == MASA_OK;
 }
 
 // "cpu" (default), "guard", "cuda" or "cuda:N". Plain "cuda" with several processes on a node
@@ -562,12 +664,16 @@ int train_run(config *cfg, const train_args *a) {
   if (dist.rank == 0 && !ml) log_warn("%s (metrics not logged)", masa_errmsg());
 
   step_ctx sc = {&m, &o, anchor_generator_make(mc.num_outs, mc.strides), delta_xywh_coder_make((float[]){0, 0, 0, 0}, (float[]){1, 1, 1, 1}),
-                 track_sample_cfg_default()};
+                 track_sample_cfg_default(), NULL, NULL};
   arena ar, har;
   arena_init_on(&ar, 0, &dev);
   arena_init(&har, (size_t)1 << 20);
   model_ctx ctx = {&m.params, &ar, 1, dist.world > 1 ? dist_allreduce_sum_f64 : NULL, &dist,
                    shadow ? &har : NULL};
+  batch_uploader up;
+  if (shadow) batch_uploader_open(&up, &dev, ld, &lo);
+  grad_sync gs = {&dev, &m.params, &dist, heads_suffix_offset(&m.params), 0};
+  if (dev.kind == DEV_CUDA && dist.world > 1) sc.heads_done = heads_done_cb, sc.hook = &gs;
   progress pg;
   progress_begin(&pg, "train", total, "it");
   double window[T_COUNT] = {0}, t_window = time_now();
@@ -587,10 +693,19 @@ int train_run(config *cfg, const train_args *a) {
     arena_reset(&ar);
     arena_reset(&har);
     param_table_zero_grads(&m.params);
-    train_step(&sc, &ctx, b, step, dist.rank, dist.world, stats);
+    float *const *dimg = shadow ? batch_on_device(&up, ld, b) : NULL;
+    train_step(&sc, &ctx, b, dimg, step, dist.rank, dist.world, stats);
     // Average gradients and sum the step's numbers over ranks.
     if (dist.world > 1) {
-      grads_allreduce_mean(&dev, &m.params, &dist);
+      if (gs.started) {  // the heads' part is under way: the rest, then wait for both
+        int64_t n = (int64_t)m.params.trainable_total;
+        masa_assert(dist_device_allreduce_start(&dev, m.params.grads, (int64_t)gs.head_off, &dist) == MASA_OK);
+        dist_device_allreduce_wait(&dev);
+        ew_scale(&dev, n, 1.0f / (float)dist.world, m.params.grads);
+        gs.started = 0;
+      } else {
+        grads_allreduce_mean(&dev, &m.params, &dist);
+      }
       dist_allreduce_sum_f64(stats, T_COUNT, &dist);
     }
     double loss = 0;
@@ -673,7 +788,10 @@ int train_run(config *cfg, const train_args *a) {
   free(config_text);
   arena_free(&ar);
   arena_free(&har);
-  if (shadow) param_table_free(&host_params);
+  if (shadow) {
+    batch_uploader_close(&up, ld);
+    param_table_free(&host_params);
+  }
   loader_close(ld);
   optim_free(&opt);
   masa_model_free(&m);
@@ -704,7 +822,7 @@ train_stepper *train_stepper_open(const config *cfg, const masa_model *m) {
   }
   step_ctx sc = {m, &s->o, anchor_generator_make(m->cfg.num_outs, m->cfg.strides),
                  delta_xywh_coder_make((float[]){0, 0, 0, 0}, (float[]){1, 1, 1, 1}),
-                 track_sample_cfg_default()};
+                 track_sample_cfg_default(), NULL, NULL};
   s->sc = sc;
   return s;
 }
@@ -715,7 +833,7 @@ void train_stepper_run(train_stepper *s, model_ctx *ctx, const loader_batch *b, 
   arena_reset(ctx->arena);
   if (ctx->host) arena_reset(ctx->host);
   param_table_zero_grads(ctx->params);
-  train_step(&s->sc, ctx, b, step, rank, world, stats);
+  train_step(&s->sc, ctx, b, NULL, step, rank, world, stats);
   memset(out, 0, sizeof *out);
   for (int i = 0; i < T_NUM_LOSSES; i++) out->loss += stats[i];
   out->key_rois = stats[T_KEY_ROIS], out->ref_rois = stats[T_REF_ROIS];

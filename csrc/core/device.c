@@ -293,3 +293,83 @@ void dev_sync(const device *d) {
   (void)d;
 #endif
 }
+
+// ---- pinned memory and overlapped uploads ----
+
+void dev_host_register(const device *d, void *p, size_t bytes) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA && p && bytes) cudaCheck(cudaHostRegister(p, bytes, cudaHostRegisterDefault));
+#else
+  (void)d, (void)p, (void)bytes;
+#endif
+}
+
+void dev_host_unregister(const device *d, void *p) {
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA && p) cudaCheck(cudaHostUnregister(p));
+#else
+  (void)d, (void)p;
+#endif
+}
+
+struct dev_copier {
+  device dev;
+#ifdef MASA_HAVE_CUDA
+  cudaStream_t copy;  // non-blocking: does not wait for the legacy default stream
+  cudaEvent_t done, ready;
+  int pending;
+#endif
+};
+
+dev_copier *dev_copier_create(const device *d) {
+  dev_copier *c = callocCheck(1, sizeof *c);
+  c->dev = *d;
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) {
+    cudaCheck(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
+    cudaCheck(cudaEventCreateWithFlags(&c->done, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&c->ready, cudaEventDisableTiming));
+  }
+#endif
+  return c;
+}
+
+void dev_copier_upload(dev_copier *c, void *dst, const void *src, size_t bytes) {
+#ifdef MASA_HAVE_CUDA
+  if (c->dev.kind == DEV_CUDA) {
+    if (!c->pending) {  // the destination may still be read by work queued on the compute stream
+      cudaCheck(cudaEventRecord(c->ready, (cudaStream_t)c->dev.stream));
+      cudaCheck(cudaStreamWaitEvent(c->copy, c->ready, 0));
+    }
+    if (bytes) cudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->copy));
+    c->pending = 1;
+    return;
+  }
+#endif
+  dev_upload(&c->dev, dst, src, bytes);
+}
+
+void dev_copier_fence(dev_copier *c) {
+#ifdef MASA_HAVE_CUDA
+  if (c->dev.kind == DEV_CUDA && c->pending) {
+    cudaCheck(cudaEventRecord(c->done, c->copy));
+    cudaCheck(cudaStreamWaitEvent((cudaStream_t)c->dev.stream, c->done, 0));
+    c->pending = 0;
+  }
+#else
+  (void)c;
+#endif
+}
+
+void dev_copier_destroy(dev_copier *c) {
+  if (!c) return;
+#ifdef MASA_HAVE_CUDA
+  if (c->dev.kind == DEV_CUDA) {
+    cudaCheck(cudaStreamSynchronize(c->copy));
+    cudaCheck(cudaEventDestroy(c->done));
+    cudaCheck(cudaEventDestroy(c->ready));
+    cudaCheck(cudaStreamDestroy(c->copy));
+  }
+#endif
+  free(c);
+}

@@ -47,6 +47,21 @@ void dev_zero(const device *d, void *p, size_t bytes);
 // Waits for all work queued on d (no-op on host devices).
 void dev_sync(const device *d);
 
+// Page-locks host memory so uploads from it are DMA transfers that can run asynchronously (CUDA;
+// a no-op on other devices). Unregister before freeing it.
+void dev_host_register(const device *d, void *p, size_t bytes);
+void dev_host_unregister(const device *d, void *p);
+
+// Uploads on a side stream, overlapped with the compute stream's work: queue copies with
+// dev_copier_upload (the host memory must stay untouched until the fence has been passed by the
+// compute stream), then dev_copier_fence makes d's compute stream wait for them. On host
+// devices the copies happen at once and the fence does nothing.
+typedef struct dev_copier dev_copier;
+dev_copier *dev_copier_create(const device *d);
+void dev_copier_upload(dev_copier *c, void *dst, const void *src, size_t bytes);
+void dev_copier_fence(dev_copier *c);
+void dev_copier_destroy(dev_copier *c);
+
 // Guard device internals, for the op dispatch: open() makes all guard memory accessible until
 // the matching close(). Calls nest.
 void dev_guard_open(void);

@@ -126,6 +126,8 @@ void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d) {
 #if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
 static ncclComm_t g_nccl;
 static int g_nccl_state;  // 0: not tried, 1: ready, -1: unavailable (fall back to MPI)
+static cudaStream_t g_nccl_stream;  // all-reduces started with dist_device_allreduce_start
+static cudaEvent_t g_ev_compute, g_ev_nccl;
 
 static int nccl_ready(const dist_ctx *d) {
   if (g_nccl_state) return g_nccl_state > 0;
@@ -135,6 +137,9 @@ static int nccl_ready(const dist_ctx *d) {
   if (d->rank == 0) ncclCheck(ncclGetUniqueId(&id));
   mpiCheck(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD));
   ncclCheck(ncclCommInitRank(&g_nccl, d->world, id, d->rank));
+  cudaCheck(cudaStreamCreateWithFlags(&g_nccl_stream, cudaStreamNonBlocking));
+  cudaCheck(cudaEventCreateWithFlags(&g_ev_compute, cudaEventDisableTiming));
+  cudaCheck(cudaEventCreateWithFlags(&g_ev_nccl, cudaEventDisableTiming));
   g_nccl_state = 1;
   log_info("gradients all-reduced with NCCL across %d GPUs", d->world);
   return 1;
@@ -156,9 +161,42 @@ int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, 
   return MASA_ERR;
 }
 
+int dist_device_allreduce_start(const device *dev, float *buf, int64_t count, dist_ctx *d) {
+#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
+  if (dev->kind == DEV_CUDA && nccl_ready(d)) {
+    // The sum starts once the compute stream has produced buf, and runs beside later work.
+    cudaCheck(cudaEventRecord(g_ev_compute, (cudaStream_t)dev->stream));
+    cudaCheck(cudaStreamWaitEvent(g_nccl_stream, g_ev_compute, 0));
+    ncclCheck(ncclAllReduce(buf, buf, (size_t)count, ncclFloat, ncclSum, g_nccl, g_nccl_stream));
+    return MASA_OK;
+  }
+#else
+  (void)buf, (void)count, (void)d;
+#endif
+  (void)dev;
+  return MASA_ERR;
+}
+
+void dist_device_allreduce_wait(const device *dev) {
+#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
+  if (dev->kind == DEV_CUDA && g_nccl_state > 0) {
+    cudaCheck(cudaEventRecord(g_ev_nccl, g_nccl_stream));
+    cudaCheck(cudaStreamWaitEvent((cudaStream_t)dev->stream, g_ev_nccl, 0));
+  }
+#else
+  (void)dev;
+#endif
+}
+
 void dist_device_finalize(void) {
 #if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
-  if (g_nccl_state > 0) ncclCheck(ncclCommDestroy(g_nccl));
+  if (g_nccl_state > 0) {
+    cudaCheck(cudaStreamSynchronize(g_nccl_stream));
+    cudaCheck(cudaEventDestroy(g_ev_compute));
+    cudaCheck(cudaEventDestroy(g_ev_nccl));
+    cudaCheck(cudaStreamDestroy(g_nccl_stream));
+    ncclCheck(ncclCommDestroy(g_nccl));
+  }
   g_nccl_state = 0;
 #endif
 }

@@ -28,6 +28,11 @@ void dist_broadcast(void *buf, int64_t bytes, int root, dist_ctx *d);
 // nothing, when NCCL does not apply (not a CUDA device, no MPI, one rank, CPU-only build):
 // the caller then goes through host memory and MPI.
 int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, dist_ctx *d);
+// The same, asynchronous: queues the sum on NCCL's own stream once the work queued so far on
+// dev's compute stream is done, and returns at once (MASA_ERR as above when NCCL does not apply).
+// dist_device_allreduce_wait makes the compute stream wait for every sum started.
+int dist_device_allreduce_start(const device *dev, float *buf, int64_t count, dist_ctx *d);
+void dist_device_allreduce_wait(const device *dev);
 // Releases the NCCL communicator (before dist_finalize).
 void dist_device_finalize(void);
 
