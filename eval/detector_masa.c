@@ -36,7 +36,7 @@ int masa_detect_sequence(const config *cfg, const char *weights, const char *dev
   float *boxes = mallocCheck((size_t)pc.max_per_img * 4 * sizeof(float));
   float *scores = mallocCheck((size_t)pc.max_per_img * sizeof(float));
   model_runner run;
-  if (model_runner_open(&run, &m.params, device_name) != MASA_OK) {
+  if (model_runner_open(&run, &m.params, device_name, cfg) != MASA_OK) {
     masa_model_free(&m);
     free(props), free(pscores), free(rois), free(boxes), free(scores);
     det_set_free(out);
@@ -60,13 +60,10 @@ int masa_detect_sequence(const config *cfg, const char *weights, const char *dev
     xd.data = ctx_upload(&ctx, x.data, tensor_numel(&x));
     masa_feat_acts fa;
     masa_features_forward(&m, &ctx, &xd, &fa);
-    rpn_head_acts ra, rh;
+    rpn_head_acts ra;
     rpn_head_forward(&m.rpn, &ctx, c->num_outs, fa.feats, &ra);
-    rh = ra;  // host views of the RPN maps for the proposals
-    for (int l = 0; l < c->num_outs; l++)
-      rh.cls[l] = ctx_host_view(&ctx, &ra.cls[l]), rh.reg[l] = ctx_host_view(&ctx, &ra.reg[l]);
-    int64_t np = rpn_proposals(&ag, &rpn_coder, &pc, rh.cls, rh.reg, 0, (float)meta.h, (float)meta.w,
-                               props, pscores, NULL);
+    int64_t np = rpn_proposals_dev(ctx_dev(&ctx), &ag, &rpn_coder, &pc, ra.cls, ra.reg, 0,
+                                   (float)meta.h, (float)meta.w, props, pscores, NULL);
     for (int64_t i = 0; i < np; i++) {
       rois[5 * i] = 0.0f;
       memcpy(rois + 5 * i + 1, props + 4 * i, 4 * sizeof(float));

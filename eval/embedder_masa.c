@@ -61,7 +61,7 @@ int embedder_masa_create(const config *cfg, const char *weights, const char *dev
     free(me);
     return MASA_ERR;
   }
-  if (model_runner_open(&me->run, &me->m.params, device_name) != MASA_OK) {
+  if (model_runner_open(&me->run, &me->m.params, device_name, cfg) != MASA_OK) {
     masa_model_free(&me->m);
     free(me);
     return MASA_ERR;

@@ -1,6 +1,7 @@
-// CUDA twins of conv2d_forward/backward (ops/conv.h): im2col + cuBLAS SGEMM (FP32 pedantic math,
-// no TF32), not cuDNN, so that the math is the CPU's: same zero-padding rule, groups, stride,
-// dilation, PyTorch weight layout (c_out, c_in/g, kh, kw).
+// CUDA twins of conv2d_forward/backward (ops/conv.h): im2col + cuBLAS GEMM, not cuDNN, so that the
+// math is the CPU's: same zero-padding rule, groups, stride, dilation, PyTorch weight layout
+// (c_out, c_in/g, kh, kw). The GEMMs go through masa_gemm_ex (kernels/precision.cu): FP32
+// pedantic math (no TF32) by default; bf16 operands with FP32 accumulation in bf16 precision.
 // - Per image, per group, tiles of whole output rows (column buffer <= CONV_COL_FLOATS floats):
 //   col (K = cin_g*kh*kw, np) by an im2col kernel, then y_g (cout_g, np) = W_g (cout_g, K) col.
 //   1x1 / stride 1 / no padding / one group uses the input planes as the column matrix directly.
@@ -94,30 +95,15 @@ static __global__ void conv_bias_kernel(int64_t n, int64_t c, int64_t P,
     y[idx] += bias[(idx / P) % c];
 }
 
-// db[o] += sum over (b, p) of dy[b, o, p]: one 256-thread block per channel, double partial sums,
-// fixed tree (deterministic).
-static __global__ void conv_bias_grad_kernel(int64_t n, int64_t c, int64_t P,
-                                             const float *__restrict__ dy, float *__restrict__ db) {
-  __shared__ double part[256];
-  const int64_t o = blockIdx.x;
-  double s = 0.0;
-  for (int64_t i = threadIdx.x; i < n * P; i += blockDim.x) s += dy[((i / P) * c + o) * P + i % P];
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = 128; half > 0; half >>= 1) {
-    if ((int)threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) db[o] += (float)part[0];
-}
-
 extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const float *w,
                                     const float *bias, float *y, cudaStream_t stream) {
+  // cuDNN where it takes the shape (fp32 mode; bf16 mode keeps the bf16 GEMM path below).
+  if (cuda_conv_backend() != 0 && !cuda_precision_bf16() &&
+      conv2d_forward_cudnn(d, x, w, bias, y, stream))
+    return;
   const conv_geom g = conv_geom_of(d);
   if (d->n == 0) return;
   const int64_t HW = d->h * d->w;
-  cublasHandle_t hd = masa_cublas(stream);
-  const float one = 1.0f, zero = 0.0f;
   float *col = NULL;
   if (!g.direct)
     cudaCheck(cudaMallocAsync((void **)&col, (size_t)(g.K * g.rows_per_tile * g.wo) * sizeof(float),
@@ -141,8 +127,8 @@ extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const 
         // Row-major y (cout_g, np) = W_g (cout_g, K) col (K, np); column-major:
         // y^T (np, cout_g) = col^T (np, K) W_g^T (K, cout_g).
         float *yt = y + (b * d->c_out + gr * g.cout_g) * g.P + row0 * g.wo;
-        cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_N, (int)np, (int)g.cout_g, (int)g.K,
-                                &one, bmat, (int)ldb, wg, (int)g.K, &zero, yt, (int)g.P));
+        masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_N, (int)np, (int)g.cout_g, (int)g.K, 1.0f, bmat,
+                     (int)ldb, wg, (int)g.K, 0.0f, yt, (int)g.P);
       }
     }
   if (bias) {
@@ -156,16 +142,16 @@ extern "C" void conv2d_forward_cuda(const conv2d_desc *d, const float *x, const 
 extern "C" void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const float *w,
                                      const float *dy, float *dx, float *dw, float *dbias,
                                      cudaStream_t stream) {
+  if (cuda_conv_backend() != 0 && !cuda_precision_bf16() &&
+      conv2d_backward_cudnn(d, x, w, dy, dx, dw, dbias, stream))
+    return;
   const conv_geom g = conv_geom_of(d);
   if (d->n == 0) return;
   if (dbias) {
-    conv_bias_grad_kernel<<<(unsigned)d->c_out, 256, 0, stream>>>(d->n, d->c_out, g.P, dy, dbias);
-    cudaLaunchCheck();
+    channel_sum_accumulate_cuda(d->n, d->c_out, g.P, dy, dbias, stream);
   }
   if (!dx && !dw) return;
   const int64_t HW = d->h * d->w;
-  cublasHandle_t hd = masa_cublas(stream);
-  const float one = 1.0f, zero = 0.0f;
   float *col = NULL;
   if (!g.direct)
     cudaCheck(cudaMallocAsync((void **)&col, (size_t)(g.K * g.rows_per_tile * g.wo) * sizeof(float),
@@ -191,21 +177,19 @@ extern "C" void conv2d_backward_cuda(const conv2d_desc *d, const float *x, const
           }
           // dW_g (cout_g, K) += dy (cout_g, np) col^T; column-major: dW_g^T (K, cout_g) +=
           // op_T(col^T view (np, K)) dy^T view (np, cout_g).
-          cublasCheck(cublasSgemm(hd, CUBLAS_OP_T, CUBLAS_OP_N, (int)g.K, (int)g.cout_g, (int)np,
-                                  &one, bmat, (int)ldb, dyt, (int)g.P, &one,
-                                  dw + gr * g.cout_g * g.K, (int)g.K));
+          masa_gemm_ex(stream, CUBLAS_OP_T, CUBLAS_OP_N, (int)g.K, (int)g.cout_g, (int)np, 1.0f,
+                       bmat, (int)ldb, dyt, (int)g.P, 1.0f, dw + gr * g.cout_g * g.K, (int)g.K);
         }
         if (dx) {
           // dcol (K, np) = W_g^T (K, cout_g) dy (cout_g, np); column-major: dcol^T (np, K) =
           // dy^T view (np, cout_g) op_T(W_g^T view (K, cout_g)).
           if (g.direct) {  // dcol is dx itself: accumulate in place (beta = 1), ld HW
-            cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)g.K,
-                                    (int)g.cout_g, &one, dyt, (int)g.P, wg, (int)g.K, &one,
-                                    dx + b * d->c_in * HW + row0 * g.wo, (int)HW));
+            masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)g.K, (int)g.cout_g, 1.0f,
+                         dyt, (int)g.P, wg, (int)g.K, 1.0f, dx + b * d->c_in * HW + row0 * g.wo,
+                         (int)HW);
           } else {
-            cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)g.K,
-                                    (int)g.cout_g, &one, dyt, (int)g.P, wg, (int)g.K, &zero, col,
-                                    (int)np));
+            masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)g.K, (int)g.cout_g, 1.0f,
+                         dyt, (int)g.P, wg, (int)g.K, 0.0f, col, (int)np);
             conv_col2im_kernel<<<blocks_for(g.cin_g * HW, 256), 256, 0, stream>>>(
                 *d, g, col, row0, nrows, dx + (b * d->c_in + gr * g.cin_g) * HW);
             cudaLaunchCheck();

@@ -50,19 +50,6 @@ static __global__ void convt_gather_kernel(int64_t c_out, int64_t w, int64_t r0,
   }
 }
 
-// dbias[co] += sum over (b, q) of dy[b, co, q]: one block per channel, double, fixed tree.
-static __global__ void convt_bias_grad_kernel(int64_t n, int64_t c, int64_t P,
-                                              const float *__restrict__ dy,
-                                              float *__restrict__ db) {
-  __shared__ double sh[REDUCE_THREADS];
-  const int64_t co = blockIdx.x;
-  double s = 0.0;
-  for (int64_t i = threadIdx.x; i < n * P; i += blockDim.x)
-    s += (double)dy[((i / P) * c + co) * P + i % P];
-  s = block_sum(s, sh);
-  if (threadIdx.x == 0) db[co] = __fadd_rn(db[co], (float)s);
-}
-
 extern "C" void conv_transpose2x2_forward_cuda(int64_t n, int64_t c_in, int64_t h, int64_t w,
                                                int64_t c_out, const float *x, const float *wt,
                                                const float *bias, float *y,
@@ -97,9 +84,7 @@ extern "C" void conv_transpose2x2_backward_cuda(int64_t n, int64_t c_in, int64_t
   const int64_t HW = h * w, M = 4 * c_out, HW4 = 4 * HW;
   masa_assert(M <= INT_MAX && HW <= INT_MAX && c_in <= INT_MAX && c_out <= INT_MAX);
   if (dbias) {
-    convt_bias_grad_kernel<<<(unsigned)c_out, REDUCE_THREADS, 0, stream>>>(n, c_out, HW4, dy,
-                                                                          dbias);
-    cudaLaunchCheck();
+    channel_sum_accumulate_cuda(n, c_out, HW4, dy, dbias, stream);
   }
   if (!dx && !dwt) return;
   const int64_t rows = convt_rows_per_tile_cuda(c_out, h, w);

@@ -18,6 +18,21 @@ const char *masa_cublas_status_string(cublasStatus_t s);
 // The process's one cuBLAS handle (created on first use, FP32 pedantic math: no TF32, for
 // parity with the CPU twins), bound to `stream`. Not thread-safe: one host thread drives the GPU.
 cublasHandle_t masa_cublas(cudaStream_t stream);
+// The bf16 GEMM handle (default math: tensor cores, no reduced-precision reductions); used only
+// by kernels/precision.cu.
+cublasHandle_t masa_cublas_bf16(cudaStream_t stream);
+// Every GEMM of the op files goes through these (kernels/precision.cu), column-major with the
+// arguments of cublasSgemm / cublasSgemmStridedBatched: fp32 precision (the default) makes exactly
+// that call on masa_cublas; bf16 precision (cuda_set_precision, kernels.h) rounds A and B to
+// bfloat16 and multiplies with float32 accumulation into the float32 C. m == 0 or n == 0 (or
+// batch == 0) is a no-op.
+void masa_gemm_ex(cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                  int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc);
+void masa_gemm_strided_batched_ex(cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb,
+                                  int m, int n, int k, float alpha, const float *a, int lda,
+                                  long long stride_a, const float *b, int ldb, long long stride_b,
+                                  float beta, float *c, int ldc, long long stride_c, int batch);
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,8 @@
 //   NaN coordinates fail the test.
 // - Forward: per image, tiles of output positions: a modulated im2col kernel writes
 //   col (c_in*kh*kw, np) = mask * bilinear, then y_tile (c_out, np) = W (c_out, K) col (cuBLAS
-//   SGEMM, FP32 pedantic math: no TF32). Tiles keep col under DCN_COL_FLOATS floats.
+//   through masa_gemm_ex, kernels/precision.cu: FP32 pedantic math, no TF32, by default; bf16
+//   operands with FP32 accumulation in bf16 precision). Tiles keep col under DCN_COL_FLOATS.
 // - Backward: dbias by a fixed-order block reduction; per tile dweight += dy col^T (cuBLAS, col
 //   recomputed), dcol = W^T dy (cuBLAS), then one thread per (tap, position) loops over input
 //   channels in order to form the offset / mask gradients (no atomics, deterministic) and, in the
@@ -133,24 +134,6 @@ static __global__ void dcn_bias_kernel(int64_t n, int64_t c_out, int64_t hw,
     y[idx] += bias[(idx / hw) % c_out];
 }
 
-// dbias[o] += sum over (b, p) of dy[b, o, p]: one block per channel, per-thread strided sums in
-// double, then a fixed tree: deterministic for the fixed block size.
-static __global__ void dcn_bias_grad_kernel(int64_t n, int64_t c_out, int64_t hw,
-                                            const float *__restrict__ dy, float *__restrict__ db) {
-  __shared__ double part[256];
-  const int64_t o = blockIdx.x;
-  double s = 0.0;
-  for (int64_t i = threadIdx.x; i < n * hw; i += blockDim.x)
-    s += dy[((i / hw) * c_out + o) * hw + i % hw];
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int half = 128; half > 0; half >>= 1) {
-    if ((int)threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) db[o] += (float)part[0];
-}
-
 static void dcn_validate_cuda(const dcn_desc *d) {
   masa_assert(d->n >= 0 && d->c_in > 0 && d->h > 0 && d->w > 0 && d->c_out > 0);
   masa_assert(d->kh > 0 && d->kw > 0 && d->stride > 0 && d->pad >= 0 && d->dil > 0);
@@ -178,8 +161,6 @@ extern "C" void dcn_forward_cuda(const dcn_desc *d, const float *x, const float 
   const int64_t K = d->c_in * d->kh * d->kw, hw = d->ho * d->wo, cap = dcn_tile_positions(d);
   float *col;
   cudaCheck(cudaMallocAsync((void **)&col, (size_t)(K * cap) * sizeof(float), stream));
-  cublasHandle_t hd = masa_cublas(stream);
-  const float one = 1.0f, zero = 0.0f;
   for (int64_t b = 0; b < d->n; b++) {
     for (int64_t p0 = 0; p0 < hw; p0 += cap) {
       const int64_t np = hw - p0 < cap ? hw - p0 : cap;
@@ -188,9 +169,8 @@ extern "C" void dcn_forward_cuda(const dcn_desc *d, const float *x, const float 
       cudaLaunchCheck();
       // Row-major y_tile (c_out, np) = W (c_out, K) col (K, np); column-major that is
       // y^T (np, c_out) = col^T (np, K) W^T (K, c_out), both operands untransposed views.
-      cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_N, (int)np, (int)d->c_out, (int)K, &one,
-                              col, (int)np, weight, (int)K, &zero, y + b * d->c_out * hw + p0,
-                              (int)hw));
+      masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_N, (int)np, (int)d->c_out, (int)K, 1.0f, col,
+                   (int)np, weight, (int)K, 0.0f, y + b * d->c_out * hw + p0, (int)hw);
     }
   }
   if (bias) {
@@ -209,16 +189,13 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
   if (d->n == 0) return;
   const int64_t K = d->c_in * d->kh * d->kw, hw = d->ho * d->wo, taps = d->kh * d->kw;
   if (dbias) {
-    dcn_bias_grad_kernel<<<(unsigned)d->c_out, 256, 0, stream>>>(d->n, d->c_out, hw, dy, dbias);
-    cudaLaunchCheck();
+    channel_sum_accumulate_cuda(d->n, d->c_out, hw, dy, dbias, stream);
   }
   const int need_dcol = dx || doffset || dmask;
   if (!dweight && !need_dcol) return;
   const int64_t cap = dcn_tile_positions(d);
   float *col;
   cudaCheck(cudaMallocAsync((void **)&col, (size_t)(K * cap) * sizeof(float), stream));
-  cublasHandle_t hd = masa_cublas(stream);
-  const float one = 1.0f, zero = 0.0f;
   for (int64_t b = 0; b < d->n; b++) {
     const float *dyb = dy + b * d->c_out * hw;
     for (int64_t p0 = 0; p0 < hw; p0 += cap) {
@@ -229,14 +206,14 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
         cudaLaunchCheck();
         // dW (c_out, K) += dy_tile (c_out, np) col^T; column-major: dW^T (K, c_out) =
         // (col^T)^T (K, np) dy^T (np, c_out), where col^T / dy^T are the column-major views.
-        cublasCheck(cublasSgemm(hd, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, (int)d->c_out, (int)np,
-                                &one, col, (int)np, dyb + p0, (int)hw, &one, dweight, (int)K));
+        masa_gemm_ex(stream, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, (int)d->c_out, (int)np, 1.0f, col,
+                     (int)np, dyb + p0, (int)hw, 1.0f, dweight, (int)K);
       }
       if (!need_dcol) continue;
       // dcol (K, np) = W^T (K, c_out) dy_tile (c_out, np); column-major: dcol^T (np, K) =
       // dy^T (np, c_out) W (c_out, K), W being the transpose of the view W^T (K, c_out).
-      cublasCheck(cublasSgemm(hd, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)K, (int)d->c_out, &one,
-                              dyb + p0, (int)hw, weight, (int)K, &zero, col, (int)np));
+      masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)K, (int)d->c_out, 1.0f,
+                   dyb + p0, (int)hw, weight, (int)K, 0.0f, col, (int)np);
       dcn_col2im_kernel<<<blocks_for(taps * np, 128), 128, 0, stream>>>(
           *d, x, offset, mask, b, p0, np, col, dx, doffset, dmask);
       cudaLaunchCheck();

@@ -48,6 +48,19 @@ static __global__ void ew_row_scale_add_kernel(int64_t rows, int64_t cols, const
                                             const float *x, float *y) {
   GRID_STRIDE(i, rows * cols) y[i] = __fadd_rn(y[i], __fmul_rn(s[i / cols], x[i]));
 }
+// db[o] += sum over (b, q) of g[b, o, q] (bias gradients): one block per channel, double, fixed
+// tree.
+static __global__ void channel_sum_accumulate_kernel(int64_t n, int64_t c, int64_t p,
+                                                     const float *g, float *db) {
+  __shared__ double sh[REDUCE_THREADS];
+  const int64_t o = blockIdx.x;
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < n * p; i += blockDim.x)
+    s = __dadd_rn(s, (double)g[((i / p) * c + o) * p + i % p]);
+  s = block_sum(s, sh);
+  if (threadIdx.x == 0) db[o] = __fadd_rn(db[o], (float)s);
+}
+
 static __global__ void batch_norm_fold_kernel(int64_t c, float eps, const float *gamma,
                                               const float *beta, const float *rm,
                                               const float *rv, float *scale, float *shift) {
@@ -105,6 +118,14 @@ extern "C" void ew_row_scale_add_cuda(int64_t rows, int64_t cols, const float *s
   ew_row_scale_add_kernel<<<LAUNCH(rows * cols)>>>(rows, cols, s, x, y);
   cudaLaunchCheck();
 }
+extern "C" void channel_sum_accumulate_cuda(int64_t n, int64_t c, int64_t p, const float *g,
+                                            float *db, cudaStream_t stream) {
+  if (c <= 0) return;
+  masa_assert(c <= 0x7fffffff);
+  channel_sum_accumulate_kernel<<<(unsigned)c, REDUCE_THREADS, 0, stream>>>(n, c, p, g, db);
+  cudaLaunchCheck();
+}
+
 extern "C" void batch_norm_fold_cuda(int64_t c, float eps, const float *gamma, const float *beta,
                                      const float *running_mean, const float *running_var,
                                      float *scale, float *shift, cudaStream_t stream) {

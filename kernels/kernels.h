@@ -166,6 +166,9 @@ void ew_row_dot_cuda(int64_t rows, int64_t cols, const float *a, const float *b,
                   cudaStream_t stream);
 void ew_row_scale_add_cuda(int64_t rows, int64_t cols, const float *s, const float *x, float *y,
                         cudaStream_t stream);
+// db (c) += per-channel sums of g (n, c, p): the bias gradient of every conv-like op.
+void channel_sum_accumulate_cuda(int64_t n, int64_t c, int64_t p, const float *g, float *db,
+                                 cudaStream_t stream);
 void batch_norm_fold_cuda(int64_t c, float eps, const float *gamma, const float *beta,
                           const float *running_mean, const float *running_var, float *scale,
                           float *shift, cudaStream_t stream);
@@ -246,6 +249,59 @@ void vit_gemm_batched_cuda(int trans_a, int trans_b, int64_t m, int64_t n, int64
                            int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
                            int64_t stride_c, int64_t batch, cudaStream_t stream);
 // end ViT
+
+// Precision (kernels/precision.cu): the process-wide GEMM precision of the CUDA twins (conv2d,
+// dcn, linear, gemm, vit_gemm_batched). 0 (the default): pedantic FP32 cuBLAS, the mode `masa
+// check`'s op rows compare; 1: bf16 operands, float32 accumulation and float32 C, all tensors
+// staying float32 in memory. Setting 0 also frees the bf16 scratch workspace.
+void cuda_set_precision(int bf16);
+int cuda_precision_bf16(void);
+// Current size of the grow-only bf16 operand workspace (0 until the first bf16 GEMM).
+size_t cuda_bf16_workspace_bytes(void);
+
+// cuDNN convolution (kernels/conv_cudnn.cu)
+// conv2d through cuDNN, same semantics as conv2d_forward_cpu / conv2d_backward_cpu (backward
+// accumulates into dx, dw, dbias, each nullable). FP32 FMA math (no TF32). Return 1 when done,
+// 0 when cuDNN refuses the shape (nothing written): the caller falls back to im2col + cuBLAS.
+int conv2d_forward_cudnn(const conv2d_desc *d, const float *x, const float *w, const float *bias,
+                         float *y, cudaStream_t s);
+int conv2d_backward_cudnn(const conv2d_desc *d, const float *x, const float *w, const float *dy,
+                          float *dx, float *dw, float *dbias, cudaStream_t s);
+// Which implementation conv2d_forward/backward_cuda use: 0 im2col + cuBLAS, 1 cuDNN (a refused
+// shape is reported on stderr, then runs im2col), 2 auto (default: cuDNN where it handles the
+// shape, silently im2col elsewhere).
+void cuda_set_conv_backend(int mode);
+int cuda_conv_backend(void);
+// 1 (default): cuDNN algorithms from its heuristics (same choice every run), deterministic
+// kernels of the GEMM family only (the CPU's products summed in another order). 0: the fastest
+// measured FMA algorithm per shape (FFT / Winograd included; summation order may vary per run).
+void cuda_set_deterministic(int on);
+int cuda_deterministic(void);
+// Mean milliseconds of one conv2d forward (backward = 0) or backward with dx, dw, dbias (1) over
+// `repeats` timed calls after two untimed ones, on random buffers it allocates: backend 0 im2col
+// (conv2d_*_cuda with the switch at 0), 1 cuDNN (conv2d_*_cudnn; -1 when it refuses the shape),
+// 2 conv2d_*_cuda with the switch at auto. Synchronises; restores the switch.
+double conv2d_bench_ms(const conv2d_desc *d, int backend, int backward, int repeats);
+// end cuDNN convolution
+
+// RPN proposals (kernels/rpn.cu)
+// Twin of rpn_proposals (model/rpn.h; called through rpn_proposals_dev) for one image. cls[l]
+// (A, h[l], w[l]) and reg[l] (4A, h[l], w[l]): DEVICE pointers to that image's slice of level
+// l's maps; base (L, A, 4) the HOST base anchors of each level (anchor_generator_base) and
+// strides (L) the levels' strides; A <= 16. The remaining arguments are rpn_proposal_cfg's
+// fields and rpn_proposals' outputs (HOST arrays, same sizes and meaning). Synchronises
+// `stream`; returns the number of proposals. Temporary memory comes from a grow-only workspace
+// (one per process; rpn_cuda_workspace_bytes gives its size).
+#include "model/bbox_coder.h"
+int64_t rpn_proposals_cuda(int num_levels, int num_anchors, const float *const *cls,
+                           const float *const *reg, const int64_t *h, const int64_t *w,
+                           const float *base, const float *strides,
+                           const delta_xywh_coder *coder, int64_t nms_pre, int64_t max_per_img,
+                           float iou_thr, float min_bbox_size, int64_t split_thr, float img_h,
+                           float img_w, float *boxes, float *scores, int64_t *src,
+                           cudaStream_t stream);
+size_t rpn_cuda_workspace_bytes(void);
+// end RPN proposals
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 // CUDA twin of linear_forward/backward (ops/conv.h) through cuBLAS. cuBLAS is column-major:
 // a row-major (r, c) matrix is its column-major (c, r) transpose, so y^T = w x^T becomes
-// gemm(op(w) = w^T viewed col-major...) as written below. FP32 math (no TF32) for parity checks.
+// gemm(op(w) = w^T viewed col-major...) as written below. The GEMMs go through masa_gemm_ex
+// (kernels/precision.cu): FP32 pedantic math (no TF32) by default, for parity checks; bf16
+// operands with FP32 accumulation in bf16 precision.
 #include <limits.h>
 
 #include "cuda_check.h"
@@ -27,12 +29,10 @@ extern "C" void linear_forward_cuda(int64_t n, int64_t in, int64_t out, const fl
                                     const float *w, const float *b, float *y, cudaStream_t stream) {
   if (n == 0 || out == 0) return;
   masa_assert(n <= INT_MAX && in <= INT_MAX && out <= INT_MAX);
-  cublasHandle_t h = masa_cublas(stream);
-  const float one = 1.0f, zero = 0.0f;
   // Column-major: Y^T (out, n) = W (out, in) [col-major view of row-major w is (in, out) -> T]
   //               * X^T (in, n) [col-major view of row-major x].
-  cublasCheck(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &one, w, (int)in,
-                          x, (int)in, &zero, y, (int)out));
+  masa_gemm_ex(stream, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, 1.0f, w, (int)in, x,
+               (int)in, 0.0f, y, (int)out);
   if (b) {
     add_bias_rows<<<(unsigned)((n * out + 255) / 256 > 65535 ? 65535 : (n * out + 255) / 256), 256, 0,
                     stream>>>(n, out, b, y);
@@ -45,14 +45,12 @@ extern "C" void linear_backward_cuda(int64_t n, int64_t in, int64_t out, const f
                                      float *db, cudaStream_t stream) {
   if (n == 0) return;
   masa_assert(n <= INT_MAX && in <= INT_MAX && out <= INT_MAX);
-  cublasHandle_t h = masa_cublas(stream);
-  const float one = 1.0f;
   if (dx)  // dx (n, in) += dy (n, out) w (out, in); col-major: dX^T (in, n) += W^T... 
-    cublasCheck(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)in, (int)n, (int)out, &one, w,
-                            (int)in, dy, (int)out, &one, dx, (int)in));
+    masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_N, (int)in, (int)n, (int)out, 1.0f, w, (int)in, dy,
+                 (int)out, 1.0f, dx, (int)in);
   if (dw)  // dw (out, in) += dy^T (out, n) x (n, in); col-major: dW^T (in, out) += X^T dY
-    cublasCheck(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)in, (int)out, (int)n, &one, x,
-                            (int)in, dy, (int)out, &one, dw, (int)in));
+    masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_T, (int)in, (int)out, (int)n, 1.0f, x, (int)in, dy,
+                 (int)out, 1.0f, dw, (int)in);
   if (db) {
     bias_grad<<<(unsigned)((out + 255) / 256), 256, 0, stream>>>(n, out, dy, db);
     cudaLaunchCheck();

@@ -1,4 +1,5 @@
-// Device management helpers and the cuBLAS handle (one per process, created on first use).
+// Device management helpers and the cuBLAS handles (one FP32 pedantic handle per process, and one
+// for bf16 GEMMs; each created on first use).
 #include <stdio.h>
 
 #include "cuda_check.h"
@@ -72,4 +73,20 @@ extern "C" cublasHandle_t masa_cublas(cudaStream_t stream) {
   }
   cublasCheck(cublasSetStream(g_cublas, stream));
   return g_cublas;
+}
+
+// The bf16 GEMMs' handle (kernels/precision.cu): default math lets cublasGemmEx use the tensor
+// cores for bf16 operands; reduced-precision split-K reductions stay off, so every partial sum
+// is float32 like the accumulation itself. A separate handle so the FP32 one stays pedantic.
+static cublasHandle_t g_cublas_bf16;
+
+extern "C" cublasHandle_t masa_cublas_bf16(cudaStream_t stream) {
+  if (!g_cublas_bf16) {
+    cublasCheck(cublasCreate(&g_cublas_bf16));
+    cublasCheck(cublasSetMathMode(
+        g_cublas_bf16,
+        (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+  }
+  cublasCheck(cublasSetStream(g_cublas_bf16, stream));
+  return g_cublas_bf16;
 }

@@ -5,8 +5,8 @@
 // one block per row and block_reduce.cuh's fixed tree: deterministic, no atomics, but summed in
 // another order than the CPU (LayerNorm: double, within double rounding; softmax: the CPU sums
 // floats in eight lanes, the GPU in double) and CUDA's expf is within 2 ulp of glibc's.
-// vit_gemm_batched is cublasSgemmStridedBatched with the operands swapped (row-major, as
-// gemm.cu).
+// vit_gemm_batched is a strided batched GEMM with the operands swapped (row-major, as gemm.cu),
+// through masa_gemm_strided_batched_ex (kernels/precision.cu: FP32 pedantic, or bf16 operands).
 #include <limits.h>
 #include <math.h>
 
@@ -251,9 +251,8 @@ extern "C" void vit_gemm_batched_cuda(int trans_a, int trans_b, int64_t m, int64
   if (m == 0 || n == 0 || batch == 0) return;
   masa_assert(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
               ldc <= INT_MAX && batch <= INT_MAX);
-  cublasHandle_t h = masa_cublas(stream);
-  cublasCheck(cublasSgemmStridedBatched(
-      h, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m,
-      (int)k, &alpha, b, (int)ldb, (long long)stride_b, a, (int)lda, (long long)stride_a, &beta, c,
-      (int)ldc, (long long)stride_c, (int)batch));
+  masa_gemm_strided_batched_ex(stream, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k, alpha,
+                               b, (int)ldb, (long long)stride_b, a, (int)lda, (long long)stride_a,
+                               beta, c, (int)ldc, (long long)stride_c, (int)batch);
 }

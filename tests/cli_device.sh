@@ -69,6 +69,8 @@ expect "guard tracks == cpu tracks" 0 "" -- cmp "$tmp/trk_cpu.txt" "$tmp/trk_gua
 expect "guard self-detected tracks == cpu" 0 "" -- cmp "$tmp/det_cpu.txt" "$tmp/det_guard.txt"
 # The GPU check's full-train-step comparison, run on the guard device.
 expect "masa check --device guard: one train step == cpu" 0 "checks passed" -- "$masa" check --device guard
+# bf16 needs a GPU: a clear error elsewhere.
+expect "bf16 on the cpu is a clear error" 1 "device.precision" -- "$masa" train "${run[@]}" --run-dir "$tmp/x" --device cpu --set device.precision=bf16
 # Bad device names are errors naming the value.
 expect "unknown device named" 1 "--device tpu" -- "$masa" train "${run[@]}" --run-dir "$tmp/x" --device tpu
 if ! "$masa" check >/dev/null 2>&1; then

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/config.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -164,6 +165,26 @@ static void test_param_table(uint64_t seed) {
   param_table_free(&h);
 }
 
+static void test_options(void) {
+  config c;
+  config_init(&c);
+  config_register(&c, device_schema);
+  check_true("defaults apply on the cpu", device_apply_config(&dev_cpu, &c) == MASA_OK);
+  config_set(&c, "device.precision", "bf16", "test");
+  check_true("bf16 on the cpu is refused, naming the key",
+             device_apply_config(&dev_cpu, &c) == MASA_ERR &&
+                 strstr(masa_errmsg(), "device.precision") && strstr(masa_errmsg(), "CUDA"));
+  check_true("bf16 on guard is refused", device_apply_config(&guard_dev, &c) == MASA_ERR);
+  config_set(&c, "device.precision", "fp16", "test");
+  check_true("unknown precision named",
+             device_apply_config(&dev_cpu, &c) == MASA_ERR && strstr(masa_errmsg(), "fp16"));
+  config_set(&c, "device.precision", "fp32", "test");
+  config_set(&c, "device.conv", "winograd", "test");
+  check_true("unknown conv backend named",
+             device_apply_config(&dev_cpu, &c) == MASA_ERR && strstr(masa_errmsg(), "winograd"));
+  config_free(&c);
+}
+
 int main(void) {
   uint64_t seed = test_begin("device", 4242);
   test_parse();
@@ -172,5 +193,6 @@ int main(void) {
   test_guard_trap();
   test_elementwise(seed);
   test_param_table(seed);
+  test_options();
   return test_end();
 }

@@ -154,7 +154,8 @@ static void push_grad(model_ctx *ctx, const tensor *h, tensor *dt) {
 }
 
 // Proposals of one view of image i (detached): jittered GT boxes, or the RPN's.
-static int64_t view_proposals(const step_ctx *s, const view *v, int size, const rpn_head_acts *rpn,
+static int64_t view_proposals(const step_ctx *s, const device *d, const view *v, int size,
+                              const rpn_head_acts *rpn,
                               int64_t i, int key_view, int64_t step, int64_t global_image,
                               float **out) {
   const train_opts *o = s->o;
@@ -168,8 +169,9 @@ static int64_t view_proposals(const step_ctx *s, const view *v, int size, const 
   rpn_proposal_cfg pc = key_view ? rpn_proposal_cfg_train() : rpn_proposal_cfg_test();
   *out = mallocCheck((size_t)pc.max_per_img * 4 * sizeof(float));
   float *scores = mallocCheck((size_t)pc.max_per_img * sizeof(float));
-  int64_t n = rpn_proposals(&s->anchors, &s->coder, &pc, rpn->cls, rpn->reg, i, (float)v->content_h,
-                            (float)v->content_w, *out, scores, NULL);
+  // On a GPU the top-k, decode and NMS run there; only the proposals come back.
+  int64_t n = rpn_proposals_dev(d, &s->anchors, &s->coder, &pc, rpn->cls, rpn->reg, i,
+                                (float)v->content_h, (float)v->content_w, *out, scores, NULL);
   free(scores);
   return n;
 }
@@ -269,7 +271,6 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
   arena *ha = ctx_host(ctx);
   masa_feat_acts *fa = arena_alloc_bytes(ha, 2 * sizeof *fa);
   rpn_head_acts *ra = arena_alloc_bytes(ha, 2 * sizeof *ra);
-  rpn_head_acts *rh = arena_alloc_bytes(ha, 2 * sizeof *rh);  // host views of cls / reg
   for (int k = 0; k < 2; k++) {
     int64_t shape[4] = {n, 3, S, S};
     img[k] = tensor_view(dimg ? dimg[k] : ctx_upload(ctx, b->img[k], (int64_t)n * 3 * S * S), 4,
@@ -281,11 +282,6 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
       ctx->training = distill_here;  // the reference view's RPN only proposes
       rpn_head_forward(&m->rpn, ctx, L, fa[k].feats, &ra[k]);
       ctx->training = train;
-      if (!o->jitter) {  // the host makes the proposals
-        rh[k] = ra[k];
-        for (int l = 0; l < L; l++)
-          rh[k].cls[l] = ctx_host_view(ctx, &ra[k].cls[l]), rh[k].reg[l] = ctx_host_view(ctx, &ra[k].reg[l]);
-      }
     }
   }
   // Samples and targets per pair.
@@ -298,7 +294,8 @@ static void train_step(const step_ctx *s, model_ctx *ctx, const loader_batch *b,
     float *props[2];
     int64_t np[2];
     for (int k = 0; k < 2; k++)
-      np[k] = view_proposals(s, &p->v[k], S, &rh[k], i, k == 0, step, (int64_t)i * world + rank, &props[k]);
+      np[k] = view_proposals(s, ctx_dev(ctx), &p->v[k], S, &ra[k], i, k == 0, step,
+                             (int64_t)i * world + rank, &props[k]);
     track_view kv = {np[0], props[0], p->v[0].n, p->v[0].boxes, p->v[0].ids};
     track_view rv = {np[1], props[1], p->v[1].n, p->v[1].boxes, p->v[1].ids};
     int64_t g = (int64_t)i * world + rank;
@@ -618,7 +615,7 @@ int train_run(config *cfg, const train_args *a) {
   // Everything above ran on the host; now the parameters (and optimizer moments) move to the
   // training device. One process per GPU: plain "cuda" picks the node-local rank's GPU.
   device dev;
-  if (train_pick_device(a->device, &dist, &dev) != MASA_OK) {
+  if (train_pick_device(a->device, &dist, &dev) != MASA_OK || device_apply_config(&dev, cfg) != MASA_OK) {
     log_error("%s", masa_errmsg());
     optim_free(&opt);
     masa_model_free(&m);

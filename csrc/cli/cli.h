@@ -29,6 +29,8 @@ int bench_embed(int argc, char **argv);
 int bench_track(int argc, char **argv);
 // `masa bench train` (cmd_bench_train.c); argv after "train".
 int bench_train(int argc, char **argv);
+// `masa bench gpu` (cmd_bench_gpu.c); argv after "gpu".
+int bench_gpu(int argc, char **argv);
 
 // Parses the common options into cfg (whose schema the caller has registered), leaving other
 // arguments in rest[0..*nrest). Returns MASA_ERR with a message on a bad option or config.

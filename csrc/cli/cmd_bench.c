@@ -252,6 +252,7 @@ int cmd_bench(int argc, char **argv) {
   if (argc >= 1 && !strcmp(argv[0], "embed")) return bench_embed(argc - 1, argv + 1);
   if (argc >= 1 && !strcmp(argv[0], "track")) return bench_track(argc - 1, argv + 1);
   if (argc >= 1 && !strcmp(argv[0], "train")) return bench_train(argc - 1, argv + 1);
+  if (argc >= 1 && !strcmp(argv[0], "gpu")) return bench_gpu(argc - 1, argv + 1);
   config cfg;
   config_init(&cfg);
   register_all_schemas(&cfg);

@@ -202,11 +202,14 @@ int cmd_check(int argc, char **argv) {
   check_linear(&st, 3, 256, 1024, seed);
   check_linear(&st, 512, 1024, 256, seed);
   gpu_check_ops1(&st, seed);  // activations, norms, resampling (cmd_check_ops1.c)
-  gpu_check_ops2(&st, seed);  // roi_align, dcn, conv2d (cmd_check_ops2.c)
+  gpu_check_ops2(&st, seed);  // roi_align, dcn, conv2d through im2col (cmd_check_ops2.c)
+  gpu_check_cudnn(&st, seed); // conv2d through cuDNN, both modes (cmd_check_cudnn.c)
   gpu_check_ops3(&st, seed);  // elementwise glue, gemm, BN fold (cmd_check_ops3.c)
   gpu_check_sam(&st, seed);   // transposed conv, DyReLU (cmd_check_sam.c)
   gpu_check_vit(&st, seed);   // ViT row layer norm, attention (cmd_check_vit.c)
   gpu_check_optim(&st, seed); // SGD / AdamW updates, gradient norm and clipping (cmd_check_optim.c)
+  gpu_check_rpn(&st, seed);   // RPN proposals: top-k, decode, NMS (cmd_check_rpn.c)
+  gpu_check_bf16(&st, seed);  // every GEMM path in bf16 mode, loose tolerances (cmd_check_bf16.c)
   gpu_check_train_step(&st, &target, seed);  // one full training step vs the CPU (cmd_check_step.c)
   printf("\n%d of %d checks passed\n", st.total - st.failures, st.total);
   return st.failures ? MASA_EXIT_FAILURE : 0;

@@ -228,8 +228,11 @@ static void check_conv(check_state *st, conv2d_desc d, int bias, uint64_t seed) 
   float *dB = gpu_check_dev_guarded(b, d.c_out), *dY = gpu_check_dev_guarded(NULL, ny);
   float *ddY = gpu_check_dev_guarded(dy, ny), *ddX = gpu_check_dev_guarded(dx0, nx);
   float *ddW = gpu_check_dev_guarded(dw0, nw), *ddB = gpu_check_dev_guarded(db0, d.c_out);
+  int backend = cuda_conv_backend();  // these rows test the im2col + cuBLAS path
+  cuda_set_conv_backend(0);
   conv2d_forward_cuda(&d, dX, dW, bias ? dB : NULL, dY, 0);
   conv2d_backward_cuda(&d, dX, dW, ddY, ddX, ddW, bias ? ddB : NULL, 0);
+  cuda_set_conv_backend(backend);
   char tag[80], name[96];
   snprintf(tag, sizeof tag, "n%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld g%lld", (long long)d.n,
            (long long)d.h, (long long)d.w, (long long)d.kh, (long long)d.kw, (long long)d.stride_h,

@@ -116,7 +116,7 @@ int cmd_embed(int argc, char **argv) {
     goto done;
   }
   model_runner run;
-  if (model_runner_open(&run, &m.params, device_name) != MASA_OK) {
+  if (model_runner_open(&run, &m.params, device_name, &cfg) != MASA_OK) {
     log_error("%s", masa_errmsg());
     goto done;
   }

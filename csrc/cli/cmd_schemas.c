@@ -1,4 +1,5 @@
 #include "cli/schemas.h"
+#include "core/device.h"  // device_schema
 #include "data/loader.h"  // data_schema
 #include "eval/tracker.h"  // track_schema
 #include "model/masa_model.h"  // model_schema
@@ -8,6 +9,7 @@
 
 void register_all_schemas(config *cfg) {
   config_register(cfg, bench_schema);
+  config_register(cfg, device_schema);
   config_register(cfg, data_schema);
   config_register(cfg, track_schema);
   config_register(cfg, model_schema);

@@ -40,6 +40,9 @@ void gpu_check_ops3(check_state *st, uint64_t seed);  // cmd_check_ops3.c: eleme
 void gpu_check_sam(check_state *st, uint64_t seed);   // cmd_check_sam.c: transposed conv, DyReLU
 void gpu_check_vit(check_state *st, uint64_t seed);   // cmd_check_vit.c: ViT layer norm, attention
 void gpu_check_optim(check_state *st, uint64_t seed); // cmd_check_optim.c: optimizer, grad norm
+void gpu_check_cudnn(check_state *st, uint64_t seed); // cmd_check_cudnn.c: conv2d through cuDNN
+void gpu_check_bf16(check_state *st, uint64_t seed);  // cmd_check_bf16.c: GEMMs in bf16 mode
+void gpu_check_rpn(check_state *st, uint64_t seed);   // cmd_check_rpn.c: RPN proposals + NMS
 // One full training step on dev against the cpu (cmd_check_step.c; any device, CUDA or not).
 int gpu_check_train_step(check_state *st, const device *dev, uint64_t seed);
 

@@ -78,6 +78,22 @@ int dev_is_host(const device *d) {
   return d->kind == DEV_CPU;
 }
 
+int device_set_precision(const device *d, const char *name) {
+  int bf16;
+  if (!strcmp(name, "fp32")) bf16 = 0;
+  else if (!strcmp(name, "bf16")) bf16 = 1;
+  else return masa_error("precision %s: unknown precision (expected fp32 or bf16)", name);
+  if (bf16 && d->kind != DEV_CUDA)
+    return masa_error("precision bf16 needs a CUDA device (the %s device computes in fp32)",
+                      device_name(d));
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) cuda_set_precision(bf16);
+#else
+  if (bf16) return masa_error("precision bf16: this build has no CUDA");
+#endif
+  return MASA_OK;
+}
+
 // ---- guard device: a registry of mmap'd regions, PROT_NONE while closed ----
 
 typedef struct {
@@ -372,4 +388,40 @@ void dev_copier_destroy(dev_copier *c) {
   }
 #endif
   free(c);
+}
+
+// ---- device.* recipe keys ----
+
+const cfg_key device_schema[] = {
+    {"device.precision", CFG_STRING, "fp32",
+     "GEMMs and convolutions on a GPU: fp32 (exact parity with the CPU) | bf16 (bf16 operands, "
+     "fp32 accumulation; weights, gradients and activations stay fp32)"},
+    {"device.conv", CFG_STRING, "auto",
+     "dense convolutions on a GPU: auto (cuDNN where it takes the shape) | cudnn | im2col"},
+    {"device.deterministic", CFG_BOOL, "true",
+     "GPU backward reductions in a fixed order where possible (RoIAlign gather, deterministic "
+     "cuDNN algorithms); false allows atomics and the fastest cuDNN algorithms. The DCN input "
+     "gradient uses atomics either way"},
+    {NULL, 0, NULL, NULL}};
+
+int device_apply_config(const device *d, const config *c) {
+  if (device_set_precision(d, config_str(c, "device.precision")) != MASA_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", masa_errmsg());
+    return masa_error("device.precision: %s", msg);
+  }
+  const char *conv = config_str(c, "device.conv");
+  int mode = !strcmp(conv, "im2col") ? 0 : !strcmp(conv, "cudnn") ? 1 : !strcmp(conv, "auto") ? 2 : -1;
+  if (mode < 0) return masa_error("device.conv: expected auto, cudnn or im2col, got '%s'", conv);
+  int det = config_bool(c, "device.deterministic");
+#ifdef MASA_HAVE_CUDA
+  if (d->kind == DEV_CUDA) {
+    cuda_set_conv_backend(mode);
+    cuda_set_deterministic(det);
+    roi_align_cuda_set_atomic(!det);
+  }
+#else
+  (void)det;
+#endif
+  return MASA_OK;
 }

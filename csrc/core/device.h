@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "core/config.h"
+
 typedef enum { DEV_CPU = 0, DEV_CUDA = 1, DEV_GUARD = 2 } dev_kind;
 
 typedef struct {
@@ -34,6 +36,11 @@ void device_activate(const device *d);
 const char *device_name(const device *d);  // "cpu", "cuda:0", "guard"
 // 1 when host code may dereference this device's pointers (DEV_CPU only).
 int dev_is_host(const device *d);
+// GEMM precision of the process ("fp32" | "bf16"; kernels/precision.cu). fp32 (the default) is
+// accepted on every device and restores pedantic FP32 cuBLAS GEMMs; bf16 (bf16 operands, float32
+// accumulation, every tensor float32 in memory) needs a CUDA device: MASA_ERR on cpu / guard,
+// whose CPU twins always compute in float32. MASA_ERR naming the value when unknown.
+int device_set_precision(const device *d, const char *name);
 
 void *dev_alloc(const device *d, size_t bytes);  // zeroed; bytes 0 gives a valid pointer
 void dev_free(const device *d, void *p);
@@ -61,6 +68,14 @@ dev_copier *dev_copier_create(const device *d);
 void dev_copier_upload(dev_copier *c, void *dst, const void *src, size_t bytes);
 void dev_copier_fence(dev_copier *c);
 void dev_copier_destroy(dev_copier *c);
+
+// device.* recipe keys: GEMM precision (fp32 | bf16), dense conv backend (auto | cudnn |
+// im2col) and deterministic mode (no atomics or nondeterministic cuDNN algorithms in backward
+// reductions where an alternative exists). device_apply_config sets them for device d (the
+// process-wide CUDA switches; on cpu / guard only fp32 is accepted, the rest has no effect).
+// MASA_ERR naming the key on a bad value.
+extern const cfg_key device_schema[];
+int device_apply_config(const device *d, const config *c);
 
 // Guard device internals, for the op dispatch: open() makes all guard memory accessible until
 // the matching close(). Calls nest.

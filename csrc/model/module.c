@@ -31,10 +31,11 @@ float *ctx_upload(model_ctx *ctx, float *host, int64_t n) {
   return d;
 }
 
-int model_runner_open(model_runner *r, param_table *t, const char *device_name) {
+int model_runner_open(model_runner *r, param_table *t, const char *device_name, const config *cfg) {
   memset(r, 0, sizeof *r);
   if (device_parse(device_name ? device_name : "cpu", &r->dev) != MASA_OK) return MASA_ERR;
   device_activate(&r->dev);
+  if (cfg && device_apply_config(&r->dev, cfg) != MASA_OK) return MASA_ERR;
   param_table_to_device(t, &r->dev);
   arena_init_on(&r->ar, 0, &r->dev);
   arena_init(&r->host, (size_t)1 << 20);

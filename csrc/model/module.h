@@ -50,9 +50,9 @@ typedef struct {
   device dev;
   arena ar, host;
 } model_runner;
-// Parses `device_name` (NULL: cpu), makes it current and moves t there. MASA_ERR naming the
-// device when it is not available.
-int model_runner_open(model_runner *r, param_table *t, const char *device_name);
+// Parses `device_name` (NULL: cpu), makes it current, applies cfg's device.* keys (cfg may be
+// NULL: defaults) and moves t there. MASA_ERR naming the device or key when not available.
+int model_runner_open(model_runner *r, param_table *t, const char *device_name, const config *cfg);
 // Resets both arenas and fills ctx (inference mode) for one pass.
 void model_runner_begin(model_runner *r, param_table *t, model_ctx *ctx);
 void model_runner_close(model_runner *r);

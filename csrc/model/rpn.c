@@ -10,6 +10,10 @@
 #include "ops/activation.h"
 #include "ops/conv.h"
 
+#ifdef MASA_HAVE_CUDA
+#include "kernels/kernels.h"
+#endif
+
 // ---- head ----
 
 void rpn_head_register(rpn_head *m, param_table *t, const char *prefix, int64_t in_channels,
@@ -273,4 +277,64 @@ int64_t rpn_proposals(const anchor_generator *g, const delta_xywh_coder *coder,
   free(cand_src);
   free(cand_level);
   return nk;
+}
+
+// ---- proposals from device maps ----
+
+// The shape checks of rpn_proposals, made before any slice of image b is taken.
+static void rpn_check_maps(const anchor_generator *g, const tensor *cls, const tensor *reg,
+                           int64_t b) {
+  int na = anchor_generator_num_base(g);
+  for (int l = 0; l < g->num_levels; l++) {
+    masa_assert(cls[l].ndim == 4 && cls[l].shape[1] == na && b >= 0 && b < cls[l].shape[0]);
+    masa_assert(reg[l].ndim == 4 && reg[l].shape[0] == cls[l].shape[0]);
+    masa_assert(reg[l].shape[1] == 4 * na && reg[l].shape[2] == cls[l].shape[2] &&
+                reg[l].shape[3] == cls[l].shape[3]);
+  }
+}
+
+int64_t rpn_proposals_dev(const device *d, const anchor_generator *g, const delta_xywh_coder *coder,
+                          const rpn_proposal_cfg *cfg, const tensor *cls, const tensor *reg,
+                          int64_t b, float img_h, float img_w, float *boxes, float *scores,
+                          int64_t *src) {
+  if (d->kind == DEV_CPU)
+    return rpn_proposals(g, coder, cfg, cls, reg, b, img_h, img_w, boxes, scores, src);
+  rpn_check_maps(g, cls, reg, b);
+  int L = g->num_levels, na = anchor_generator_num_base(g);
+  if (d->kind == DEV_GUARD) {
+    // Only image b's slices come to the host, as (1, A, h, w) and (1, 4A, h, w) maps.
+    tensor hc[RPN_MAX_LEVELS], hr[RPN_MAX_LEVELS];
+    memset(hc, 0, sizeof hc), memset(hr, 0, sizeof hr);
+    for (int l = 0; l < L; l++) {
+      int64_t h = cls[l].shape[2], w = cls[l].shape[3], hw = h * w;
+      int64_t sc[4] = {1, na, h, w}, sr[4] = {1, 4 * na, h, w};
+      hc[l] = tensor_view(mallocCheck((size_t)(na * hw > 0 ? na * hw : 1) * sizeof(float)), 4, sc);
+      hr[l] = tensor_view(mallocCheck((size_t)(na * hw > 0 ? 4 * na * hw : 1) * sizeof(float)), 4, sr);
+      dev_download(d, hc[l].data, cls[l].data + b * na * hw, (size_t)(na * hw) * sizeof(float));
+      dev_download(d, hr[l].data, reg[l].data + b * 4 * na * hw,
+                   (size_t)(4 * na * hw) * sizeof(float));
+    }
+    int64_t n = rpn_proposals(g, coder, cfg, hc, hr, 0, img_h, img_w, boxes, scores, src);
+    for (int l = 0; l < L; l++) free(hc[l].data), free(hr[l].data);
+    return n;
+  }
+#ifdef MASA_HAVE_CUDA
+  // Image b's slices in place on the device; the base anchors as anchor_generator_grid makes them.
+  const float *dc[RPN_MAX_LEVELS], *dr[RPN_MAX_LEVELS];
+  int64_t hs[RPN_MAX_LEVELS], ws[RPN_MAX_LEVELS];
+  float base[RPN_MAX_LEVELS * 4 * 16];
+  masa_assert(na <= 16);
+  for (int l = 0; l < L; l++) {
+    hs[l] = cls[l].shape[2], ws[l] = cls[l].shape[3];
+    int64_t hw = hs[l] * ws[l];
+    dc[l] = cls[l].data + b * na * hw;
+    dr[l] = reg[l].data + b * 4 * na * hw;
+    anchor_generator_base(g, l, base + (size_t)l * 4 * na);
+  }
+  return rpn_proposals_cuda(L, na, dc, dr, hs, ws, base, g->strides, coder, cfg->nms_pre,
+                            cfg->max_per_img, cfg->iou_thr, cfg->min_bbox_size, cfg->split_thr,
+                            img_h, img_w, boxes, scores, src, (cudaStream_t)d->stream);
+#else
+  masa_die(__FILE__, __LINE__, "rpn_proposals_dev", "device", "this build has no CUDA");
+#endif
 }

@@ -94,4 +94,16 @@ int64_t rpn_proposals(const anchor_generator *g, const delta_xywh_coder *coder,
                       int64_t b, float img_h, float img_w, float *boxes, float *scores,
                       int64_t *src);
 
+// rpn_proposals on maps that live on device d: cls / reg as above but DEVICE tensors (on d);
+// boxes, scores, src are HOST arrays with the same meaning and sizes. cpu: rpn_proposals itself;
+// guard: image b's slices downloaded (dev_download), then rpn_proposals (bit-identical); cuda:
+// the device pipeline rpn_proposals_cuda (kernels/rpn.cu: per-level sigmoid + stable top-k,
+// decode, size filter, bitmask batched NMS), which only copies the survivors to the host. It
+// repeats the CPU's float operations; only exp may round differently (kernels/rpn.cu), so a
+// proposal can in rare cases differ by an ulp or flip a threshold decision.
+int64_t rpn_proposals_dev(const device *d, const anchor_generator *g, const delta_xywh_coder *coder,
+                          const rpn_proposal_cfg *cfg, const tensor *cls, const tensor *reg,
+                          int64_t b, float img_h, float img_w, float *boxes, float *scores,
+                          int64_t *src);
+
 #endif
