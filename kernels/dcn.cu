@@ -12,17 +12,42 @@
 //   operands with FP32 accumulation in bf16 precision). Tiles keep col under DCN_COL_FLOATS.
 // - Backward: dbias by a fixed-order block reduction; per tile dweight += dy col^T (cuBLAS, col
 //   recomputed), dcol = W^T dy (cuBLAS), then one thread per (tap, position) loops over input
-//   channels in order to form the offset / mask gradients (no atomics, deterministic) and, in the
-//   same pass, scatters dx with atomicAdd (NOT deterministic: float sums in arrival order; the CPU
-//   is). Like the CPU, the strided offset/mask views must be one-to-one (distinct (b, ch, oh, ow)
-//   at distinct addresses), which every layout in dcn.h is.
+//   channels in order to form the offset / mask gradients (no atomics, deterministic). Like the
+//   CPU, the strided offset/mask views must be one-to-one (distinct (b, ch, oh, ow) at distinct
+//   addresses), which every layout in dcn.h is.
+// - Backward dx (the col2im scatter of mask * bilinear weight * dcol), two paths chosen by the
+//   process-wide cuda_deterministic() (kernels/conv_cudnn.cu; recipe key device.deterministic):
+//   * deterministic (the default; no atomics, bit-identical run to run): the sampling positions
+//     do not depend on the channel (one offset/mask group), so per image and chunk of at most
+//     DCN_DX_ENTRIES / (4 taps) positions of a tile, the (target pixel, contribution id) pairs of
+//     all taps x positions x 4 corners are listed (id = (t * nq + position) * 4 + corner; corners
+//     outside the image and samples out of range get the key h*w, which sorts last and is
+//     dropped: exactly the atomic path's conditions), sorted by pixel with CUB's stable radix
+//     sort (ties keep ascending id), and every pixel's run located. Then one thread per
+//     (channel, pixel) sums its run in sorted order, each term (dcol * mask) * weight as the
+//     atomic path forms it, into a float starting at 0, and adds the sum to dx once. Chunks and
+//     tiles run in a fixed order, so the float sums are the same every run. Scratch: one
+//     grow-only device workspace (about 40 bytes per listed corner plus 8 per input pixel and
+//     CUB's temporary storage), never a cudaMalloc per call once it has reached the largest size.
+//     Cost over the atomic path: the sort and the list (independent of the channel count), and
+//     c_in reads of the sorted list.
+//   * atomic (device.deterministic false): the same per-(tap, position) thread also scatters dx
+//     with atomicAdd over the channels (float sums in arrival order, varying run to run).
+//   Both add to the dx the caller passes (accumulate), as the CPU does; they differ from it and
+//   from each other only by float32 summation order.
+#include <cub/cub.cuh>
 #include <limits.h>
 
 #include "block_reduce.cuh"
 #include "cuda_check.h"
 #include "kernels.h"
 
+#ifndef DCN_COL_FLOATS
 #define DCN_COL_FLOATS ((int64_t)16 << 20)  // 64 MB column buffer per call at most
+#endif
+#ifndef DCN_DX_ENTRIES
+#define DCN_DX_ENTRIES ((int64_t)1 << 21)  // corners listed per deterministic dx chunk (~80 MB)
+#endif
 
 // Sample of tap t at output position q (= oh*wo + ow) of image b: returns false when the sample is
 // out of range (value and all gradients 0); else corner (y0, x0), fractions, and the mask.
@@ -33,9 +58,9 @@ struct dcn_sample {
   int64_t msk;    // element index of the mask
 };
 
-static __device__ bool dcn_locate(const dcn_desc &d, const float *__restrict__ offset,
-                                  const float *__restrict__ mask, int64_t b, int64_t t, int64_t q,
-                                  dcn_sample *s) {
+static __host__ __device__ bool dcn_locate(const dcn_desc &d, const float *__restrict__ offset,
+                                           const float *__restrict__ mask, int64_t b, int64_t t,
+                                           int64_t q, dcn_sample *s) {
   const int64_t i = t / d.kw, j = t % d.kw, oh = q / d.wo, ow = q % d.wo;
   s->off_y = b * d.off.batch + 2 * t * d.off.channel + oh * d.off.row + ow;
   s->msk = b * d.msk.batch + t * d.msk.channel + oh * d.msk.row + ow;
@@ -83,7 +108,8 @@ static __global__ void dcn_im2col_kernel(dcn_desc d, const float *__restrict__ x
   }
 }
 
-// One thread per (tap, position) of the tile; channels in order. dcol (c_in*taps, np).
+// One thread per (tap, position) of the tile; channels in order. dcol (c_in*taps, np). dx NULL:
+// offset / mask gradients only (dx by the deterministic path, or not wanted).
 static __global__ void dcn_col2im_kernel(dcn_desc d, const float *__restrict__ x,
                                          const float *__restrict__ offset,
                                          const float *__restrict__ mask, int64_t b, int64_t p0,
@@ -122,6 +148,240 @@ static __global__ void dcn_col2im_kernel(dcn_desc d, const float *__restrict__ x
       doffset[s.off_y + d.off.channel] += gx;
     }
     if (dmask) dmask[s.msk] += gm;
+  }
+}
+
+// ---- deterministic dx: list, sort, gather ----
+// One chunk: positions p0 + q0 + [0, nq) of image b, whose dcol columns are q0 + [0, nq) of the
+// tile's dcol (c_in*taps, np). The item functions are __host__ __device__ so that a host loop can
+// replay the kernels' index logic against the CPU op.
+
+// Corners of tap t at chunk position pp (idx = t * nq + pp): key[4 idx + k] = target pixel
+// (y * w + x) of corner k (top-left, top-right, bottom-left, bottom-right) or h*w when it gets no
+// gradient (the atomic path's conditions), id = 4 idx + k, wc its bilinear weight; per sample
+// its dcol column for channel 0 (colx) and mask (mt).
+static __host__ __device__ void dcn_dx_list_item(const dcn_desc &d,
+                                                 const float *__restrict__ offset,
+                                                 const float *__restrict__ mask, int64_t b,
+                                                 int64_t p0, int64_t np, int64_t q0, int64_t nq,
+                                                 int64_t idx, unsigned *__restrict__ key,
+                                                 int *__restrict__ id, float *__restrict__ wc,
+                                                 int *__restrict__ colx, float *__restrict__ mt) {
+  const int64_t pp = idx % nq, t = idx / nq;
+  const unsigned none = (unsigned)(d.h * d.w);
+  for (int k = 0; k < 4; k++) {
+    key[4 * idx + k] = none;
+    id[4 * idx + k] = (int)(4 * idx + k);
+    wc[4 * idx + k] = 0.0f;
+  }
+  colx[idx] = (int)(t * np + q0 + pp);
+  mt[idx] = 0.0f;
+  dcn_sample s;
+  if (!dcn_locate(d, offset, mask, b, t, p0 + q0 + pp, &s)) return;
+  mt[idx] = s.m;
+  const float a = s.ly, e = s.lx, ha = 1.0f - a, he = 1.0f - e;
+  const bool r0 = s.y0 >= 0, r1 = s.y0 + 1 < d.h, c0 = s.x0 >= 0, c1 = s.x0 + 1 < d.w;
+  const int64_t tl = s.y0 * d.w + s.x0;  // may be negative; only the valid corners are used
+  if (r0 && c0) key[4 * idx] = (unsigned)tl, wc[4 * idx] = ha * he;
+  if (r0 && c1) key[4 * idx + 1] = (unsigned)(tl + 1), wc[4 * idx + 1] = ha * e;
+  if (r1 && c0) key[4 * idx + 2] = (unsigned)(tl + d.w), wc[4 * idx + 2] = a * he;
+  if (r1 && c1) key[4 * idx + 3] = (unsigned)(tl + d.w + 1), wc[4 * idx + 3] = a * e;
+}
+
+// Sorted entry e of n: marks the run of its pixel ([lo, hi) per pixel, preset to 0: empty) and
+// gathers its term's operands in sorted order (dcol column, mask, weight).
+static __host__ __device__ void dcn_dx_runs_item(int64_t hw_in, int64_t n, int64_t e,
+                                                 const unsigned *__restrict__ key,
+                                                 const int *__restrict__ id,
+                                                 const float *__restrict__ wc,
+                                                 const int *__restrict__ colx,
+                                                 const float *__restrict__ mt, int *__restrict__ lo,
+                                                 int *__restrict__ hi, int *__restrict__ col_s,
+                                                 float *__restrict__ m_s, float *__restrict__ w_s) {
+  const unsigned k = key[e];
+  if ((int64_t)k >= hw_in) return;  // no gradient; these sort last
+  if (e == 0 || key[e - 1] != k) lo[k] = (int)e;
+  if (e == n - 1 || key[e + 1] != k) hi[k] = (int)(e + 1);
+  const int i = id[e];
+  col_s[e] = colx[i >> 2];
+  m_s[e] = mt[i >> 2];
+  w_s[e] = wc[i];
+}
+
+// Item idx = c * hw_in + pixel: dx of that pixel += its run's terms summed in sorted order.
+// dcol (c_in*taps, np); dxb: image b's dx (c_in, h, w).
+static __host__ __device__ void dcn_dx_sum_item(int64_t hw_in, int64_t taps, int64_t np,
+                                                int64_t idx, const int *__restrict__ lo,
+                                                const int *__restrict__ hi,
+                                                const int *__restrict__ col_s,
+                                                const float *__restrict__ m_s,
+                                                const float *__restrict__ w_s,
+                                                const float *__restrict__ dcol,
+                                                float *__restrict__ dxb) {
+  const int64_t pix = idx % hw_in, c = idx / hw_in;
+  const int64_t e0 = lo[pix], e1 = hi[pix];
+  if (e0 == e1) return;
+  const float *g = dcol + c * taps * np;
+  float acc = 0.0f;
+  for (int64_t e = e0; e < e1; e++) acc += (g[col_s[e]] * m_s[e]) * w_s[e];
+  dxb[idx] += acc;
+}
+
+static __global__ void dcn_dx_list_kernel(dcn_desc d, const float *__restrict__ offset,
+                                          const float *__restrict__ mask, int64_t b, int64_t p0,
+                                          int64_t np, int64_t q0, int64_t nq,
+                                          unsigned *__restrict__ key, int *__restrict__ id,
+                                          float *__restrict__ wc, int *__restrict__ colx,
+                                          float *__restrict__ mt) {
+  const int64_t total = d.kh * d.kw * nq;
+  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x)
+    dcn_dx_list_item(d, offset, mask, b, p0, np, q0, nq, idx, key, id, wc, colx, mt);
+}
+
+static __global__ void dcn_dx_runs_kernel(int64_t hw_in, int64_t n,
+                                          const unsigned *__restrict__ key,
+                                          const int *__restrict__ id, const float *__restrict__ wc,
+                                          const int *__restrict__ colx,
+                                          const float *__restrict__ mt, int *__restrict__ lo,
+                                          int *__restrict__ hi, int *__restrict__ col_s,
+                                          float *__restrict__ m_s, float *__restrict__ w_s) {
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
+       e += (int64_t)gridDim.x * blockDim.x)
+    dcn_dx_runs_item(hw_in, n, e, key, id, wc, colx, mt, lo, hi, col_s, m_s, w_s);
+}
+
+static __global__ void dcn_dx_sum_kernel(int64_t c_in, int64_t hw_in, int64_t taps, int64_t np,
+                                         const int *__restrict__ lo, const int *__restrict__ hi,
+                                         const int *__restrict__ col_s,
+                                         const float *__restrict__ m_s,
+                                         const float *__restrict__ w_s,
+                                         const float *__restrict__ dcol, float *__restrict__ dxb) {
+  const int64_t total = c_in * hw_in;
+  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x)
+    dcn_dx_sum_item(hw_in, taps, np, idx, lo, hi, col_s, m_s, w_s, dcol, dxb);
+}
+
+// Positions per deterministic dx chunk: at most DCN_DX_ENTRIES listed corners (at least one
+// position).
+static int64_t dcn_dx_chunk_positions(const dcn_desc *d) {
+  const int64_t per = 4 * d->kh * d->kw;
+  return DCN_DX_ENTRIES / per > 1 ? DCN_DX_ENTRIES / per : 1;
+}
+
+// Bits that hold the keys 0 .. h*w (h*w: no gradient).
+static int dcn_dx_key_bits(int64_t hw_in) {
+  int bits = 1;
+  while (((int64_t)1 << bits) <= hw_in) bits++;
+  return bits;
+}
+
+// Grow-only workspace, used in stream order; a call on another stream than the previous one first
+// waits for the device (work still queued on the old stream may be reading it).
+static struct {
+  void *p;
+  size_t bytes;
+  cudaStream_t stream;
+  int device, used;
+} g_dx_ws;
+
+static void *dcn_dx_workspace(size_t bytes, cudaStream_t stream) {
+  int dev = 0;
+  cudaCheck(cudaGetDevice(&dev));
+  if (g_dx_ws.p && g_dx_ws.device != dev) {
+    masa_die(__FILE__, __LINE__, "workspace", "masa",
+             "DCN dx workspace belongs to another CUDA device (one device per process)");
+  }
+  if (g_dx_ws.used && stream != g_dx_ws.stream) cudaCheck(cudaDeviceSynchronize());
+  if (bytes > g_dx_ws.bytes) {
+    if (g_dx_ws.p) {
+      cudaCheck(cudaDeviceSynchronize());  // earlier calls may still be using it
+      cudaCheck(cudaFree(g_dx_ws.p));
+    }
+    size_t cap = (size_t)1 << 20;  // grow by >= 2x so that resizes are rare
+    while (cap < bytes) cap *= 2;
+    cudaCheck(cudaMalloc(&g_dx_ws.p, cap));
+    g_dx_ws.bytes = cap;
+    g_dx_ws.device = dev;
+  }
+  g_dx_ws.stream = stream;
+  g_dx_ws.used = 1;
+  return g_dx_ws.p;
+}
+
+// Carves 256-byte aligned pieces out of one buffer (base NULL: only measures).
+typedef struct {
+  char *base;
+  size_t off;
+} dcn_carver;
+
+static void *dcn_carve(dcn_carver *cv, size_t bytes) {
+  const size_t at = (cv->off + 255) / 256 * 256;
+  cv->off = at + bytes;
+  return cv->base ? cv->base + at : NULL;
+}
+
+typedef struct {
+  unsigned *key_in, *key_out;
+  int *id_in, *id_out, *colx, *lo, *hi, *col_s;
+  float *wc, *mt, *m_s, *w_s;
+  void *temp;
+} dcn_dx_ws;
+
+// n listed corners (n / 4 samples), hw_in pixels; returns the bytes used.
+static size_t dcn_dx_layout(dcn_carver *cv, dcn_dx_ws *w, int64_t n, int64_t hw_in,
+                            size_t temp_bytes) {
+  const size_t e = (size_t)n, s = (size_t)(n / 4);
+  w->key_in = (unsigned *)dcn_carve(cv, e * sizeof(unsigned));
+  w->key_out = (unsigned *)dcn_carve(cv, e * sizeof(unsigned));
+  w->id_in = (int *)dcn_carve(cv, e * sizeof(int));
+  w->id_out = (int *)dcn_carve(cv, e * sizeof(int));
+  w->wc = (float *)dcn_carve(cv, e * sizeof(float));
+  w->colx = (int *)dcn_carve(cv, s * sizeof(int));
+  w->mt = (float *)dcn_carve(cv, s * sizeof(float));
+  w->col_s = (int *)dcn_carve(cv, e * sizeof(int));
+  w->m_s = (float *)dcn_carve(cv, e * sizeof(float));
+  w->w_s = (float *)dcn_carve(cv, e * sizeof(float));
+  w->lo = (int *)dcn_carve(cv, 2 * (size_t)hw_in * sizeof(int));  // lo then hi, one memset
+  w->hi = cv->base ? w->lo + hw_in : NULL;
+  w->temp = dcn_carve(cv, temp_bytes);
+  return cv->off;
+}
+
+// dx of image b += the scatter of the tile p0 + [0, np) whose dcol (c_in*taps, np) is given, in
+// chunks of positions, each listed, sorted and gathered as described at the top.
+static void dcn_dx_deterministic(const dcn_desc *d, const float *offset, const float *mask,
+                                 int64_t b, int64_t p0, int64_t np, const float *dcol, float *dx,
+                                 cudaStream_t stream) {
+  const int64_t taps = d->kh * d->kw, hw_in = d->h * d->w, chunk = dcn_dx_chunk_positions(d);
+  // 32-bit keys, ids, run bounds and dcol columns.
+  masa_assert(hw_in < INT_MAX && 4 * taps * chunk <= INT_MAX && taps * np <= INT_MAX);
+  const int bits = dcn_dx_key_bits(hw_in);
+  float *dxb = dx + b * d->c_in * hw_in;
+  for (int64_t q0 = 0; q0 < np; q0 += chunk) {
+    const int64_t nq = np - q0 < chunk ? np - q0 : chunk, n = 4 * taps * nq;
+    size_t temp_bytes = 0;
+    cudaCheck(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, (unsigned *)NULL, (unsigned *)NULL,
+                                              (int *)NULL, (int *)NULL, (int)n, 0, bits, stream));
+    dcn_dx_ws w;
+    dcn_carver measure = {NULL, 0};
+    const size_t need = dcn_dx_layout(&measure, &w, n, hw_in, temp_bytes);
+    dcn_carver cv = {(char *)dcn_dx_workspace(need, stream), 0};
+    dcn_dx_layout(&cv, &w, n, hw_in, temp_bytes);
+    dcn_dx_list_kernel<<<blocks_for(taps * nq, 256), 256, 0, stream>>>(
+        *d, offset, mask, b, p0, np, q0, nq, w.key_in, w.id_in, w.wc, w.colx, w.mt);
+    cudaLaunchCheck();
+    // Stable: equal pixels keep ascending id, so every run has one fixed order.
+    cudaCheck(cub::DeviceRadixSort::SortPairs(w.temp, temp_bytes, w.key_in, w.key_out, w.id_in,
+                                              w.id_out, (int)n, 0, bits, stream));
+    cudaCheck(cudaMemsetAsync(w.lo, 0, 2 * (size_t)hw_in * sizeof(int), stream));
+    dcn_dx_runs_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(
+        hw_in, n, w.key_out, w.id_out, w.wc, w.colx, w.mt, w.lo, w.hi, w.col_s, w.m_s, w.w_s);
+    cudaLaunchCheck();
+    dcn_dx_sum_kernel<<<blocks_for(d->c_in * hw_in, 256), 256, 0, stream>>>(
+        d->c_in, hw_in, taps, np, w.lo, w.hi, w.col_s, w.m_s, w.w_s, dcol, dxb);
+    cudaLaunchCheck();
   }
 }
 
@@ -193,6 +453,8 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
   }
   const int need_dcol = dx || doffset || dmask;
   if (!dweight && !need_dcol) return;
+  // dx by the sorted gather (deterministic) or by atomics in the offset/mask kernel.
+  float *dx_atomic = dx && !cuda_deterministic() ? dx : NULL;
   const int64_t cap = dcn_tile_positions(d);
   float *col;
   cudaCheck(cudaMallocAsync((void **)&col, (size_t)(K * cap) * sizeof(float), stream));
@@ -214,9 +476,12 @@ extern "C" void dcn_backward_cuda(const dcn_desc *d, const float *x, const float
       // dy^T (np, c_out) W (c_out, K), W being the transpose of the view W^T (K, c_out).
       masa_gemm_ex(stream, CUBLAS_OP_N, CUBLAS_OP_T, (int)np, (int)K, (int)d->c_out, 1.0f,
                    dyb + p0, (int)hw, weight, (int)K, 0.0f, col, (int)np);
-      dcn_col2im_kernel<<<blocks_for(taps * np, 128), 128, 0, stream>>>(
-          *d, x, offset, mask, b, p0, np, col, dx, doffset, dmask);
-      cudaLaunchCheck();
+      if (dx_atomic || doffset || dmask) {
+        dcn_col2im_kernel<<<blocks_for(taps * np, 128), 128, 0, stream>>>(
+            *d, x, offset, mask, b, p0, np, col, dx_atomic, doffset, dmask);
+        cudaLaunchCheck();
+      }
+      if (dx && !dx_atomic) dcn_dx_deterministic(d, offset, mask, b, p0, np, col, dx, stream);
     }
   }
   cudaCheck(cudaFreeAsync(col, stream));

@@ -136,8 +136,9 @@ void roi_align_multilevel_backward_cuda(const roi_align_ml_desc *d, int64_t k, c
                                         const float *dy, float *const *dfeats,
                                         cudaStream_t stream);
 
-// Modulated deformable conv (ops/dcn.h); d is a host struct. dx accumulates with atomicAdd (not
-// bit-reproducible); doffset, dmask, dweight, dbias are deterministic.
+// Modulated deformable conv (ops/dcn.h); d is a host struct. doffset, dmask, dweight, dbias are
+// deterministic; dx too while cuda_deterministic() is on (the default: a sorted gather, no
+// atomics), else it accumulates with atomicAdd (not bit-reproducible). See kernels/dcn.cu.
 void dcn_forward_cuda(const dcn_desc *d, const float *x, const float *offset, const float *mask,
                       const float *weight, const float *bias, float *y, cudaStream_t stream);
 void dcn_backward_cuda(const dcn_desc *d, const float *x, const float *offset, const float *mask,

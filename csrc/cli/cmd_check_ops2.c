@@ -3,7 +3,8 @@
 // and 3, non-square maps and kernels, RoIs partly outside the image and of zero size, large
 // offsets, stride 2, dilation 2, groups, mmcv's offset reinterpretation strides) and is compared
 // with its CPU twin. Gradient buffers start from random values on both sides (backward
-// accumulates); every device output is followed by guard sentinels.
+// accumulates); every device output is followed by guard sentinels. DCN's backward also runs
+// twice in deterministic mode (cuda_set_deterministic(1)), whose gradients must agree bit for bit.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,29 @@ static void cmp_dev(check_state *st, const char *name, const float *dev, const f
   float *h = gpu_check_host_copy(dev, n);
   gpu_check_compare(st, name, h, ref, n, atol, rtol);
   free(h);
+}
+
+// Row: device buffers a and b (n floats + guard each) bitwise identical, guards intact.
+static void same_bits(check_state *st, const char *name, const float *a, const float *b,
+                      int64_t n) {
+  float *ha = gpu_check_host_copy(a, n), *hb = gpu_check_host_copy(b, n);
+  int64_t differ = 0;
+  double max_abs = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (memcmp(ha + i, hb + i, sizeof(float)) == 0) continue;
+    differ++;
+    double e = fabs((double)ha[i] - (double)hb[i]);
+    if (e > max_abs || e != e) max_abs = e;
+  }
+  int guard_ok = 1;
+  for (int64_t i = n; i < n + GUARD; i++)
+    if (ha[i] != SENTINEL || hb[i] != SENTINEL) guard_ok = 0;
+  st->total++;
+  if (differ || !guard_ok) st->failures++;
+  printf("%-40s %10lld %11.3g %11lld %21s %s%s\n", name, (long long)n, max_abs, (long long)differ,
+         "bitwise, 2 runs", !differ && guard_ok ? "pass" : "FAIL",
+         guard_ok ? "" : " (guard overwritten)");
+  free(ha), free(hb);
 }
 
 static float *host_copy_of(const float *src, int64_t n) {
@@ -138,10 +162,15 @@ static void check_roi_align_ml(check_state *st, int64_t n, int64_t k, int atomic
 // DCN. reinterpret: offsets and masks live in one (n, 27, hl, wl) buffer (hl*wl >= ho*wo, a
 // different shape) read with the output's strides, as mmcv's offset reinterpretation; otherwise
 // contiguous (n, 18, ho, wo) / (n, 9, ho, wo). Offsets are scaled by off_scale (large: many samples
-// leave the image). Tolerances: y and dweight are K- or (n*ho*wo)-term FP32 dot products of
-// values ~1 in another order: 1e-5 + 1e-4|ref|; dx uses atomics (any order): same; doffset /
+// leave the image). The backward runs once with atomics (device.deterministic false) and twice in
+// deterministic mode; the two deterministic runs must agree bit for bit in every gradient.
+// Tolerances: y and dweight are K- or (n*ho*wo)-term FP32 dot products of values ~1 in another
+// order: 1e-5 + 1e-4|ref|; dx (either path) sums dcol terms in another order: same; doffset /
 // dmask sum c_in * c_out terms of differences of inputs: 5e-5 + 1e-4|ref|; dbias is summed in
-// double on both sides: 1e-5.
+// double on both sides: 1e-5. The absolute parts grow with sqrt(c_in * c_out) / 16 once that
+// exceeds 1 (MASA's 256 channels: x16): dcol and the sums over channels grow like the square root
+// of their term counts, and so does their rounding where the result cancels to near 0 (a lost
+// or misplaced term is of order 1, still far outside).
 static void check_dcn(check_state *st, int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out,
                       int64_t stride, int64_t pad, int64_t dil, int bias, int reinterpret,
                       float off_scale, uint64_t seed) {
@@ -188,21 +217,51 @@ static void check_dcn(check_state *st, int64_t n, int64_t c_in, int64_t h, int64
   float *ddX = gpu_check_dev_guarded(dx0, nx), *ddW = gpu_check_dev_guarded(dw0, nw);
   float *ddB = gpu_check_dev_guarded(db0, c_out), *ddO = gpu_check_dev_guarded(dbuf0, nbuf);
   dcn_forward_cuda(&d, dX, dO, dO + moff, dW, bias ? dB : NULL, dY, 0);
+  const int saved = cuda_deterministic();
+  cuda_set_deterministic(0);
   dcn_backward_cuda(&d, dX, dO, dO + moff, dW, ddY, ddX, ddO, ddO + moff, ddW, bias ? ddB : NULL, 0);
+  // Deterministic mode, twice from the same start.
+  float *rX[2], *rO[2], *rW[2], *rB[2];
+  cuda_set_deterministic(1);
+  for (int r = 0; r < 2; r++) {
+    rX[r] = gpu_check_dev_guarded(dx0, nx), rO[r] = gpu_check_dev_guarded(dbuf0, nbuf);
+    rW[r] = gpu_check_dev_guarded(dw0, nw), rB[r] = gpu_check_dev_guarded(db0, c_out);
+    dcn_backward_cuda(&d, dX, dO, dO + moff, dW, ddY, rX[r], rO[r], rO[r] + moff, rW[r],
+                      bias ? rB[r] : NULL, 0);
+  }
+  cuda_set_deterministic(saved);
+  const double ts = fmax(1.0, sqrt((double)(c_in * c_out)) / 16.0);  // see the tolerances above
   char tag[64], name[96];
   snprintf(tag, sizeof tag, "n%lld %lldx%lld s%lld d%lld%s", (long long)n, (long long)h, (long long)w,
            (long long)stride, (long long)dil, reinterpret ? " reint" : "");
   snprintf(name, sizeof name, "dcn fwd %s", tag);
-  cmp_dev(st, name, dY, y, ny, 1e-5, 1e-4);
+  cmp_dev(st, name, dY, y, ny, ts * 1e-5, 1e-4);
   snprintf(name, sizeof name, "dcn bwd dx (atomic) %s", tag);
-  cmp_dev(st, name, ddX, dx, nx, 1e-5, 1e-4);
+  cmp_dev(st, name, ddX, dx, nx, ts * 1e-5, 1e-4);
   snprintf(name, sizeof name, "dcn bwd doffset+dmask %s", tag);
-  cmp_dev(st, name, ddO, dbuf, nbuf, 5e-5, 1e-4);
+  cmp_dev(st, name, ddO, dbuf, nbuf, ts * 5e-5, 1e-4);
   snprintf(name, sizeof name, "dcn bwd dweight %s", tag);
-  cmp_dev(st, name, ddW, dw, nw, 1e-5, 1e-4);
+  cmp_dev(st, name, ddW, dw, nw, ts * 1e-5, 1e-4);
   if (bias) {
     snprintf(name, sizeof name, "dcn bwd dbias %s", tag);
     cmp_dev(st, name, ddB, db, c_out, 1e-5, 1e-6);
+  }
+  snprintf(name, sizeof name, "dcn bwd dx (det) %s", tag);
+  cmp_dev(st, name, rX[0], dx, nx, ts * 1e-5, 1e-4);
+  snprintf(name, sizeof name, "dcn bwd doffset+dmask (det) %s", tag);
+  cmp_dev(st, name, rO[0], dbuf, nbuf, ts * 5e-5, 1e-4);
+  snprintf(name, sizeof name, "dcn det repeat dx %s", tag);
+  same_bits(st, name, rX[0], rX[1], nx);
+  snprintf(name, sizeof name, "dcn det repeat doffset+dmask %s", tag);
+  same_bits(st, name, rO[0], rO[1], nbuf);
+  snprintf(name, sizeof name, "dcn det repeat dweight %s", tag);
+  same_bits(st, name, rW[0], rW[1], nw);
+  if (bias) {
+    snprintf(name, sizeof name, "dcn det repeat dbias %s", tag);
+    same_bits(st, name, rB[0], rB[1], c_out);
+  }
+  for (int r = 0; r < 2; r++) {
+    cuda_free(rX[r]), cuda_free(rO[r]), cuda_free(rW[r]), cuda_free(rB[r]);
   }
   cuda_free(dX), cuda_free(dO), cuda_free(dW), cuda_free(dB), cuda_free(dY), cuda_free(ddY);
   cuda_free(ddX), cuda_free(ddW), cuda_free(ddB), cuda_free(ddO);
@@ -271,6 +330,12 @@ void gpu_check_ops2(check_state *st, uint64_t seed) {
   check_dcn(st, 3, 4, 10, 7, 5, 1, 2, 2, 1, 0, 3.0f, seed);
   check_dcn(st, 2, 6, 12, 10, 8, 1, 1, 1, 0, 1, 2.0f, seed);
   check_dcn(st, 1, 17, 7, 9, 3, 2, 1, 1, 1, 1, 8.0f, seed);
+  check_dcn(st, 3, 2, 1, 1, 2, 1, 1, 1, 1, 0, 0.7f, seed);     // 1x1 map
+  check_dcn(st, 1, 2, 250, 243, 3, 1, 1, 1, 0, 0, 3.0f, seed); // two deterministic dx chunks
+  check_dcn(st, 1, 1024, 47, 49, 8, 1, 1, 1, 0, 0, 2.0f, seed); // two column tiles
+  // MASA's DyHead shapes: 256 channels, stride 1 (offset reinterpretation) and 2.
+  check_dcn(st, 2, 256, 64, 64, 256, 1, 1, 1, 0, 1, 2.0f, seed);
+  check_dcn(st, 1, 256, 64, 64, 256, 2, 1, 1, 0, 0, 4.0f, seed);
   // conv2d: groups, stride, dilation, non-square kernels and strides, 1x1 direct path.
   check_conv(st, conv2d_make(1, 3, 7, 9, 5, 3, 1, 1, 1, 1), 1, seed);
   check_conv(st, conv2d_make(3, 4, 10, 7, 6, 3, 2, 1, 1, 1), 0, seed);

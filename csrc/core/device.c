@@ -399,9 +399,9 @@ const cfg_key device_schema[] = {
     {"device.conv", CFG_STRING, "auto",
      "dense convolutions on a GPU: auto (cuDNN where it takes the shape) | cudnn | im2col"},
     {"device.deterministic", CFG_BOOL, "true",
-     "GPU backward reductions in a fixed order where possible (RoIAlign gather, deterministic "
-     "cuDNN algorithms); false allows atomics and the fastest cuDNN algorithms. The DCN input "
-     "gradient uses atomics either way"},
+     "GPU backward reductions in a fixed order (RoIAlign and DCN input gradients gathered, not "
+     "scattered with atomics; deterministic cuDNN algorithms): repeated runs are bit-identical. "
+     "false allows atomics and the fastest cuDNN algorithms"},
     {NULL, 0, NULL, NULL}};
 
 int device_apply_config(const device *d, const config *c) {
