@@ -41,6 +41,17 @@ expect "guard-device training == cpu training, bit for bit" 0 "max abs differenc
 expect "guard-device resume" 0 "resumed from" -- "$masa" train "${run[@]}" --run-dir "$tmp/guard" --device guard --set train.max_iters=4 --resume auto
 expect "cpu 4 steps" 0 "weights:" -- "$masa" train "${run[@]}" --run-dir "$tmp/cpu4" --device cpu --set train.max_iters=4
 expect "resumed guard run == straight cpu run" 0 "max abs difference 0.0" -- same_weights "$tmp/cpu4/weights.h5" "$tmp/guard/weights.h5" 0
+# The SAM variant (ViT backbone, SimpleFPN, DyHead, Shared2FC box head), shrunk: the same.
+sam=(--config "$src/configs/masa_sam_vitb.cfg" --data "$tmp/syn" --set model.vit.img_size=128
+     --set model.vit.depth=4 --set model.vit.embed=48 --set model.vit.heads=3 --set model.vit.window=3
+     --set model.vit.global=1,3 --set model.vit.out=0,1,2,3 --set model.channels=32
+     --set model.fusion_blocks=1 --set model.track.convs=1 --set model.track.conv_channels=32
+     --set model.track.gn_groups=16 --set model.track.fc_channels=64 --set model.track.embed_channels=32
+     --set model.bbox_fc_channels=64 --set model.test_scale=128,128 --set aug.view_size=128
+     --set data.batch_size=2 --set data.workers=1 --set train.max_iters=2 --set lr.warmup_iters=0)
+expect "SAM variant on cpu" 0 "weights:" -- "$masa" train "${sam[@]}" --run-dir "$tmp/sam_cpu" --device cpu
+expect "SAM variant on guard" 0 "weights:" -- "$masa" train "${sam[@]}" --run-dir "$tmp/sam_guard" --device guard
+expect "SAM variant: guard == cpu" 0 "max abs difference 0.0" -- same_weights "$tmp/sam_cpu/weights.h5" "$tmp/sam_guard/weights.h5" 0
 # Two ranks on the guard device: gradients staged through host memory and MPI.
 if command -v mpirun >/dev/null 2>&1; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
