@@ -48,6 +48,15 @@ static __global__ void ew_row_scale_add_kernel(int64_t rows, int64_t cols, const
                                             const float *x, float *y) {
   GRID_STRIDE(i, rows * cols) y[i] = __fadd_rn(y[i], __fmul_rn(s[i / cols], x[i]));
 }
+static __global__ void ew_gather_kernel(int64_t n, const float *src, const int64_t *idx,
+                                        float *dst) {
+  GRID_STRIDE(k, n) dst[k] = src[idx[k]];
+}
+static __global__ void ew_scatter_add_kernel(int64_t n, const float *src, const int64_t *idx,
+                                             float *dst) {
+  GRID_STRIDE(k, n) dst[idx[k]] = __fadd_rn(dst[idx[k]], src[k]);  // distinct indices: no race
+}
+
 // db[o] += sum over (b, q) of g[b, o, q] (bias gradients): one block per channel, double, fixed
 // tree.
 static __global__ void channel_sum_accumulate_kernel(int64_t n, int64_t c, int64_t p,
@@ -118,6 +127,19 @@ extern "C" void ew_row_scale_add_cuda(int64_t rows, int64_t cols, const float *s
   ew_row_scale_add_kernel<<<LAUNCH(rows * cols)>>>(rows, cols, s, x, y);
   cudaLaunchCheck();
 }
+extern "C" void ew_gather_cuda(int64_t n, const float *src, const int64_t *idx, float *dst,
+                               cudaStream_t stream) {
+  if (n <= 0) return;
+  ew_gather_kernel<<<LAUNCH(n)>>>(n, src, idx, dst);
+  cudaLaunchCheck();
+}
+extern "C" void ew_scatter_add_cuda(int64_t n, const float *src, const int64_t *idx, float *dst,
+                                    cudaStream_t stream) {
+  if (n <= 0) return;
+  ew_scatter_add_kernel<<<LAUNCH(n)>>>(n, src, idx, dst);
+  cudaLaunchCheck();
+}
+
 extern "C" void channel_sum_accumulate_cuda(int64_t n, int64_t c, int64_t p, const float *g,
                                             float *db, cudaStream_t stream) {
   if (c <= 0) return;

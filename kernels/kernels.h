@@ -167,6 +167,10 @@ void ew_row_dot_cuda(int64_t rows, int64_t cols, const float *a, const float *b,
                   cudaStream_t stream);
 void ew_row_scale_add_cuda(int64_t rows, int64_t cols, const float *s, const float *x, float *y,
                         cudaStream_t stream);
+void ew_gather_cuda(int64_t n, const float *src, const int64_t *idx, float *dst,
+                    cudaStream_t stream);
+void ew_scatter_add_cuda(int64_t n, const float *src, const int64_t *idx, float *dst,
+                         cudaStream_t stream);
 // db (c) += per-channel sums of g (n, c, p): the bias gradient of every conv-like op.
 void channel_sum_accumulate_cuda(int64_t n, int64_t c, int64_t p, const float *g, float *db,
                                  cudaStream_t stream);

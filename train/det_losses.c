@@ -59,39 +59,76 @@ static double reg_term(const reg_loss_cfg *rc, double p, double t, double *grad)
   return d;
 }
 
-double rpn_loss_cls(const rpn_anchor_set *anchors, const det_targets *t, const tensor *cls,
-                    int64_t b, double avg_factor, float weight, tensor *d_cls) {
+void rpn_loss_cls_index(const rpn_anchor_set *anchors, const det_targets *t, const tensor *cls,
+                        int64_t b, int *levels, int64_t *offs) {
+  for (int64_t s = 0; s < t->num_pos + t->num_neg; s++)
+    offs[s] = anchor_offset(anchors, cls, b, t->inds[s], 1, 0, &levels[s]);
+}
+
+void rpn_loss_bbox_index(const rpn_anchor_set *anchors, const det_targets *t, const tensor *reg,
+                         int64_t b, int *levels, int64_t *offs) {
+  for (int64_t s = 0; s < t->num_pos; s++)
+    for (int j = 0; j < 4; j++)
+      offs[4 * s + j] = anchor_offset(anchors, reg, b, t->inds[s], 4, j, &levels[4 * s + j]);
+}
+
+double rpn_loss_cls_values(const det_targets *t, const float *x, double avg_factor, float weight,
+                           float *g) {
   const double scale = (double)weight / (avg_factor + FLT_EPSILON);
   double sum = 0;
   int64_t k = t->num_pos + t->num_neg;
   for (int64_t s = 0; s < k; s++) {
-    int l;
-    int64_t off = anchor_offset(anchors, cls, b, t->inds[s], 1, 0, &l);
-    double x = cls[l].data[off], y = s < t->num_pos ? 1.0 : 0.0;
-    sum += (x > 0 ? x : 0) - x * y + log1p(exp(-fabs(x)));
-    if (d_cls) {
-      double sig = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-      d_cls[l].data[off] += (float)(scale * (sig - y));
+    double v = x[s], y = s < t->num_pos ? 1.0 : 0.0;
+    sum += (v > 0 ? v : 0) - v * y + log1p(exp(-fabs(v)));
+    if (g) {
+      double sig = v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
+      g[s] = (float)(scale * (sig - y));
     }
   }
   return scale * sum;
 }
 
+double rpn_loss_bbox_values(const det_targets *t, const float *x, const reg_loss_cfg *rc,
+                            double avg_factor, float weight, float *g) {
+  const double scale = (double)weight / (avg_factor + FLT_EPSILON);
+  double sum = 0;
+  for (int64_t s = 0; s < 4 * t->num_pos; s++) {
+    double d;
+    sum += reg_term(rc, x[s], t->targets[s], &d);
+    if (g) g[s] = (float)(scale * d);
+  }
+  return scale * sum;
+}
+
+// The map forms: index, gather, loss, scatter, all on the host.
+static double rpn_loss_maps(const rpn_anchor_set *anchors, const det_targets *t, const tensor *maps,
+                            int64_t b, int reg, const reg_loss_cfg *rc, double avg_factor,
+                            float weight, tensor *d_maps) {
+  int64_t k = reg ? 4 * t->num_pos : t->num_pos + t->num_neg;
+  int *lv = mallocCheck((size_t)(k ? k : 1) * sizeof(int));
+  int64_t *off = mallocCheck((size_t)(k ? k : 1) * sizeof(int64_t));
+  float *x = mallocCheck((size_t)(k ? k : 1) * sizeof(float));
+  float *g = d_maps ? mallocCheck((size_t)(k ? k : 1) * sizeof(float)) : NULL;
+  if (reg) rpn_loss_bbox_index(anchors, t, maps, b, lv, off);
+  else rpn_loss_cls_index(anchors, t, maps, b, lv, off);
+  for (int64_t s = 0; s < k; s++) x[s] = maps[lv[s]].data[off[s]];
+  double loss = reg ? rpn_loss_bbox_values(t, x, rc, avg_factor, weight, g)
+                    : rpn_loss_cls_values(t, x, avg_factor, weight, g);
+  if (g)
+    for (int64_t s = 0; s < k; s++) d_maps[lv[s]].data[off[s]] += g[s];
+  free(lv), free(off), free(x), free(g);
+  return loss;
+}
+
+double rpn_loss_cls(const rpn_anchor_set *anchors, const det_targets *t, const tensor *cls,
+                    int64_t b, double avg_factor, float weight, tensor *d_cls) {
+  return rpn_loss_maps(anchors, t, cls, b, 0, NULL, avg_factor, weight, d_cls);
+}
+
 double rpn_loss_bbox(const rpn_anchor_set *anchors, const det_targets *t, const tensor *reg,
                      int64_t b, const reg_loss_cfg *rc, double avg_factor, float weight,
                      tensor *d_reg) {
-  const double scale = (double)weight / (avg_factor + FLT_EPSILON);
-  double sum = 0;
-  for (int64_t s = 0; s < t->num_pos; s++) {
-    for (int j = 0; j < 4; j++) {
-      int l;
-      int64_t off = anchor_offset(anchors, reg, b, t->inds[s], 4, j, &l);
-      double g;
-      sum += reg_term(rc, reg[l].data[off], t->targets[4 * s + j], &g);
-      if (d_reg) d_reg[l].data[off] += (float)(scale * g);
-    }
-  }
-  return scale * sum;
+  return rpn_loss_maps(anchors, t, reg, b, 1, rc, avg_factor, weight, d_reg);
 }
 
 double rcnn_loss_cls(const det_targets *t, int num_classes, const float *cls, double avg_factor,

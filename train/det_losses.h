@@ -52,6 +52,20 @@ double rpn_loss_bbox(const rpn_anchor_set *anchors, const det_targets *t, const 
                      int64_t b, const reg_loss_cfg *rc, double avg_factor, float weight,
                      tensor *d_reg);
 
+// The same losses in two halves, for maps that live on a device: *_index gives the level and
+// element offset of every map value the loss reads (cls: one per sample; bbox: 4 per positive,
+// in sample order), *_values computes the loss from those values gathered into x and writes (not
+// accumulates) each value's gradient into g (nullable). rpn_loss_cls / rpn_loss_bbox are exactly
+// index + gather + values + scatter-add. Offsets of one image are distinct.
+void rpn_loss_cls_index(const rpn_anchor_set *anchors, const det_targets *t, const tensor *cls,
+                        int64_t b, int *levels, int64_t *offs);
+void rpn_loss_bbox_index(const rpn_anchor_set *anchors, const det_targets *t, const tensor *reg,
+                         int64_t b, int *levels, int64_t *offs);
+double rpn_loss_cls_values(const det_targets *t, const float *x, double avg_factor, float weight,
+                           float *g);
+double rpn_loss_bbox_values(const det_targets *t, const float *x, const reg_loss_cfg *rc,
+                            double avg_factor, float weight, float *g);
+
 // RoI head, one image: cls (k, num_classes + 1) and reg (k, 4) are this image's rows of the box
 // head outputs, k = t->num_pos + t->num_neg, in t's sample order. d_cls / d_reg: same layout.
 double rcnn_loss_cls(const det_targets *t, int num_classes, const float *cls, double avg_factor,

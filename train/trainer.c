@@ -176,6 +176,70 @@ static int64_t view_proposals(const step_ctx *s, const device *d, const view *v,
   return n;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+// The RPN classification (reg 0) or regression (reg 1) loss of the n images when the maps live
+// on a device: the values the sampled anchors read are gathered there per level and downloaded
+// (a few thousand floats instead of the maps), the loss runs on the host exactly as
+// rpn_loss_cls / rpn_loss_bbox do, and the gradients go back as a scatter-add into dmaps.
+// Adds each image's loss to *stat in image order, as the map path does.
+static void rpn_losses_sparse(model_ctx *ctx, const rpn_anchor_set *as, const det_targets *rt,
+                              int n, int L, const tensor *maps, tensor *dmaps, int reg,
+                              const reg_loss_cfg *rc, double af, float w, double *stat) {
+  const device *dv = ctx_dev(ctx);
+  arena *ha = ctx_host(ctx);
+  int64_t *start = arena_alloc_bytes(ha, (size_t)(n + 1) * sizeof(int64_t));
+  start[0] = 0;
+  for (int i = 0; i < n; i++)
+    start[i + 1] = start[i] + (reg ? 4 * rt[i].num_pos : rt[i].num_pos + rt[i].num_neg);
+  int64_t K = start[n];
+  int *lv = arena_alloc_bytes(ha, (size_t)(K + 1) * sizeof(int));
+  int64_t *off = arena_alloc_bytes(ha, (size_t)(K + 1) * sizeof(int64_t));
+  for (int i = 0; i < n; i++) {
+    if (reg) rpn_loss_bbox_index(as, &rt[i], maps, i, lv + start[i], off + start[i]);
+    else rpn_loss_cls_index(as, &rt[i], maps, i, lv + start[i], off + start[i]);
+  }
+  // Per level: the offsets in sample order (distinct: one image's samples are distinct anchors,
+  // and images have disjoint offsets), gathered into x.
+  float *x = arena_floats(ha, K + 1), *g = arena_floats(ha, K + 1);
+  int64_t *idx = arena_alloc_bytes(ha, (size_t)(K + 1) * sizeof(int64_t));
+  float *vals = arena_floats(ha, K + 1);
+  for (int l = 0; l < L; l++) {
+    int64_t c = 0;
+    for (int64_t k = 0; k < K; k++)
+      if (lv[k] == l) idx[c++] = off[k];
+    if (!c) continue;
+    int64_t *sorted = arena_alloc_bytes(ha, (size_t)c * sizeof(int64_t));
+    memcpy(sorted, idx, (size_t)c * sizeof(int64_t));
+    qsort(sorted, (size_t)c, sizeof(int64_t), cmp_i64);
+    for (int64_t k = 1; k < c; k++) masa_assert(sorted[k] != sorted[k - 1]);
+    int64_t *di = arena_alloc_bytes(ctx->arena, (size_t)c * sizeof(int64_t));
+    float *dx = arena_floats(ctx->arena, c);
+    dev_upload(dv, di, idx, (size_t)c * sizeof(int64_t));
+    ew_gather(dv, c, maps[l].data, di, dx);
+    dev_download(dv, vals, dx, (size_t)c * sizeof(float));
+    for (int64_t k = 0, q = 0; k < K; k++)
+      if (lv[k] == l) x[k] = vals[q++];
+  }
+  for (int i = 0; i < n; i++)
+    *stat += reg ? rpn_loss_bbox_values(&rt[i], x + start[i], rc, af, w, g + start[i])
+                 : rpn_loss_cls_values(&rt[i], x + start[i], af, w, g + start[i]);
+  for (int l = 0; l < L; l++) {
+    int64_t c = 0;
+    for (int64_t k = 0; k < K; k++)
+      if (lv[k] == l) idx[c] = off[k], vals[c++] = g[k];
+    if (!c) continue;
+    int64_t *di = arena_alloc_bytes(ctx->arena, (size_t)c * sizeof(int64_t));
+    float *dg = arena_floats(ctx->arena, c);
+    dev_upload(dv, di, idx, (size_t)c * sizeof(int64_t));
+    dev_upload(dv, dg, vals, (size_t)c * sizeof(float));
+    ew_scatter_add(dv, c, dg, di, dmaps[l].data);
+  }
+}
+
 // One training step's forward and backward on this rank's batch; gradients accumulate into the
 // parameter table. stats[T_*] receives the summed loss terms and counts.
 // Object-prior distillation on the key view (masa-spec 3, 4.5): RPN targets and losses on the
@@ -206,15 +270,8 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
   arena *ha = ctx_host(ctx);
   tensor *dcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
   tensor *dreg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
-  tensor *hcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
-  tensor *hreg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
-  tensor *gcls = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
-  tensor *greg = arena_alloc_bytes(ha, (size_t)L * sizeof(tensor));
-  for (int l = 0; l < L; l++) {
+  for (int l = 0; l < L; l++)
     dcls[l] = ctx_zeros_like(ctx, &ra->cls[l]), dreg[l] = ctx_zeros_like(ctx, &ra->reg[l]);
-    hcls[l] = ctx_host_view(ctx, &ra->cls[l]), hreg[l] = ctx_host_view(ctx, &ra->reg[l]);
-    gcls[l] = host_grad(ctx, &dcls[l]), greg[l] = host_grad(ctx, &dreg[l]);
-  }
   // Average factors are summed over ranks (and the loss scaled by the world size, since the
   // gradients are averaged), so a data-parallel step equals one process with the whole batch.
   // (mmdet normalises by each GPU's own factor; with equal per-GPU batches the two agree in
@@ -222,11 +279,17 @@ static void distill_step(const step_ctx *s, model_ctx *ctx, const loader_batch *
   double af[3] = {rpn_avg_factor(n, rt), rcnn_cls_avg_factor(n, ct), rcnn_bbox_avg_factor(n, ct)};
   if (world > 1 && ctx->bn_sync) ctx->bn_sync(af, 3, ctx->bn_sync_ctx);
   float wsc = (float)world;
-  for (int i = 0; i < n; i++) {
-    stats[T_LOSS_RPN_CLS] += rpn_loss_cls(&as, &rt[i], hcls, i, af[0], o->w_rpn_cls * wsc, gcls);
-    stats[T_LOSS_RPN_BBOX] += rpn_loss_bbox(&as, &rt[i], hreg, i, &o->rpn_reg, af[0], o->w_rpn_bbox * wsc, greg);
+  if (dev_is_host(ctx_dev(ctx))) {
+    for (int i = 0; i < n; i++) {
+      stats[T_LOSS_RPN_CLS] += rpn_loss_cls(&as, &rt[i], ra->cls, i, af[0], o->w_rpn_cls * wsc, dcls);
+      stats[T_LOSS_RPN_BBOX] += rpn_loss_bbox(&as, &rt[i], ra->reg, i, &o->rpn_reg, af[0], o->w_rpn_bbox * wsc, dreg);
+    }
+  } else {  // the same losses, with only the sampled map values crossing to the host and back
+    rpn_losses_sparse(ctx, &as, rt, n, L, ra->cls, dcls, 0, NULL, af[0], o->w_rpn_cls * wsc,
+                      &stats[T_LOSS_RPN_CLS]);
+    rpn_losses_sparse(ctx, &as, rt, n, L, ra->reg, dreg, 1, &o->rpn_reg, af[0],
+                      o->w_rpn_bbox * wsc, &stats[T_LOSS_RPN_BBOX]);
   }
-  for (int l = 0; l < L; l++) push_grad(ctx, &gcls[l], &dcls[l]), push_grad(ctx, &greg[l], &dreg[l]);
   rpn_head_backward(&m->rpn, ctx, ra, dcls, dreg, df);
   if (m->cfg.with_bbox_head) {
     float *rois = mallocCheck((size_t)(K + 1) * 5 * sizeof(float));

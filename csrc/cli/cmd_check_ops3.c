@@ -79,6 +79,29 @@ static void check_rows(check_state *st, int64_t rows, int64_t cols, uint64_t see
   free(a), free(b), free(s), free(y0), free(r);
 }
 
+// Gather / scatter-add of k distinct indices into a map of n (the sparse RPN losses): exact.
+static void check_gather_scatter(check_state *st, int64_t n, int64_t k, uint64_t seed) {
+  float *src = gpu_check_uniform(n, seed, 341, -1, 1), *v = gpu_check_uniform(k, seed, 342, -1, 1);
+  int64_t *idx = mallocCheck((size_t)(k ? k : 1) * sizeof(int64_t));
+  for (int64_t i = 0; i < k; i++) idx[i] = (i * 7919 + 13) % n;  // distinct: k <= n, gcd(7919, n) = 1
+  float *got = mallocCheck((size_t)(k ? k : 1) * sizeof(float));
+  float *dS = gpu_check_dev_guarded(src, n), *dV = gpu_check_dev_guarded(v, k);
+  float *dG = gpu_check_dev_guarded(NULL, k);
+  int64_t *dI = cuda_alloc((size_t)(k ? k : 1) * sizeof(int64_t));
+  cuda_upload(dI, idx, (size_t)k * sizeof(int64_t));
+  char name[96];
+  ew_gather_cpu(k, src, idx, got);
+  ew_gather_cuda(k, dS, dI, dG, 0);
+  snprintf(name, sizeof name, "ew_gather %lld of %lld", (long long)k, (long long)n);
+  gpu_check_cmp(st, name, dG, got, k, 0, 0);
+  ew_scatter_add_cpu(k, v, idx, src);
+  ew_scatter_add_cuda(k, dV, dI, dS, 0);
+  snprintf(name, sizeof name, "ew_scatter_add %lld into %lld", (long long)k, (long long)n);
+  gpu_check_cmp(st, name, dS, src, n, 0, 0);
+  cuda_free(dS), cuda_free(dV), cuda_free(dG), cuda_free(dI);
+  free(src), free(v), free(idx), free(got);
+}
+
 // C = alpha op(A) op(B) + beta C with leading dimensions wider than the rows.
 static void check_gemm(check_state *st, int ta, int tb, int64_t m, int64_t n, int64_t k,
                        uint64_t seed) {
@@ -177,6 +200,8 @@ void gpu_check_ops3(check_state *st, uint64_t seed) {
   check_rows(st, 1, 1, seed);
   check_rows(st, 3, 1000, seed);
   check_rows(st, 257, 4097, seed);
+  check_gather_scatter(st, 1, 1, seed);
+  check_gather_scatter(st, 262139, 2048, seed);  // a prime above 7919: distinct indices
   for (int ta = 0; ta < 2; ta++)
     for (int tb = 0; tb < 2; tb++) check_gemm(st, ta, tb, 37, 19, 53, seed);
   check_gemm(st, 0, 1, 1, 1, 1, seed);

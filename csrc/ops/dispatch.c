@@ -366,3 +366,12 @@ void scale_attn_backward(const device *d, int64_t n, int64_t c, int64_t hw, cons
   DISPATCH(d, scale_attn_backward_cpu(n, c, hw, f, p, z, a, w, dterm, df, dw, db),
            scale_attn_backward_cuda(n, c, hw, f, p, z, a, w, dterm, df, dw, db, STREAM(d)));
 }
+
+void ew_gather(const device *d, int64_t n, const float *src, const int64_t *idx, float *dst) {
+  DISPATCH(d, ew_gather_cpu(n, src, idx, dst), ew_gather_cuda(n, src, idx, dst, STREAM(d)));
+}
+
+void ew_scatter_add(const device *d, int64_t n, const float *src, const int64_t *idx, float *dst) {
+  DISPATCH(d, ew_scatter_add_cpu(n, src, idx, dst),
+           ew_scatter_add_cuda(n, src, idx, dst, STREAM(d)));
+}

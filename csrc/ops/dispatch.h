@@ -43,6 +43,8 @@ void ew_div(const device *d, int64_t n, float a, float *y);
 void ew_axpy(const device *d, int64_t n, float a, const float *x, float *y);
 void ew_add(const device *d, int64_t n, const float *a, const float *b, float *y);
 void ew_relu_mask(const device *d, int64_t n, const float *y, float *g);
+void ew_gather(const device *d, int64_t n, const float *src, const int64_t *idx, float *dst);
+void ew_scatter_add(const device *d, int64_t n, const float *src, const int64_t *idx, float *dst);
 void ew_row_dot(const device *d, int64_t rows, int64_t cols, const float *a, const float *b, float *y);
 void ew_row_scale_add(const device *d, int64_t rows, int64_t cols, const float *s, const float *x,
                    float *y);

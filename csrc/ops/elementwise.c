@@ -52,3 +52,11 @@ void ew_row_scale_add_cpu(int64_t rows, int64_t cols, const float *s, const floa
   for (int64_t r = 0; r < rows; r++)
     for (int64_t i = 0; i < cols; i++) y[r * cols + i] += s[r] * x[r * cols + i];
 }
+
+void ew_gather_cpu(int64_t n, const float *src, const int64_t *idx, float *dst) {
+  for (int64_t k = 0; k < n; k++) dst[k] = src[idx[k]];
+}
+
+void ew_scatter_add_cpu(int64_t n, const float *src, const int64_t *idx, float *dst) {
+  for (int64_t k = 0; k < n; k++) dst[idx[k]] += src[k];
+}

@@ -17,5 +17,9 @@ void ew_relu_mask_cpu(int64_t n, const float *y, float *g);
 void ew_row_dot_cpu(int64_t rows, int64_t cols, const float *a, const float *b, float *y);
 // y[r, i] += s[r] x[r, i] (per-row scale, e.g. a per-image attention weight times a map).
 void ew_row_scale_add_cpu(int64_t rows, int64_t cols, const float *s, const float *x, float *y);
+// dst[k] = src[idx[k]] (a gather of n elements).
+void ew_gather_cpu(int64_t n, const float *src, const int64_t *idx, float *dst);
+// dst[idx[k]] += src[k]. The indices must be distinct (the CUDA twin adds without atomics).
+void ew_scatter_add_cpu(int64_t n, const float *src, const int64_t *idx, float *dst);
 
 #endif
