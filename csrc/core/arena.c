@@ -15,7 +15,7 @@ static arena_block *block_new(const arena *a, size_t size) {
   b->next = NULL;
   b->size = size;
   b->off = 0;
-  b->mem = dev_alloc(&a->dev, (size + 63) & ~(size_t)63);
+  b->mem = dev_alloc_uninit(&a->dev, (size + 63) & ~(size_t)63);
   return b;
 }
 

@@ -193,14 +193,14 @@ size_t dev_guard_bytes(void) {
 
 // ---- memory ----
 
-void *dev_alloc(const device *d, size_t bytes) {
+static void *alloc_impl(const device *d, size_t bytes, int zero) {
   switch (d->kind) {
     case DEV_CPU: {
       void *p = NULL;
       size_t len = ((bytes ? bytes : 1) + 63) / 64 * 64;
       if (posix_memalign(&p, 64, len) != 0)
         masa_die(__FILE__, __LINE__, "posix_memalign", "libc", "out of memory");
-      memset(p, 0, len);
+      if (zero) memset(p, 0, len);
       return p;
     }
     case DEV_GUARD:
@@ -209,13 +209,16 @@ void *dev_alloc(const device *d, size_t bytes) {
 #ifdef MASA_HAVE_CUDA
       void *p = NULL;
       cudaCheck(cudaMalloc(&p, bytes ? bytes : 1));
-      cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 1, STREAM(d)));
+      if (zero) cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 1, STREAM(d)));
       return p;
 #endif
     }
   }
   masa_die(__FILE__, __LINE__, "dev_alloc", "device", "device kind not available in this build");
 }
+
+void *dev_alloc(const device *d, size_t bytes) { return alloc_impl(d, bytes, 1); }
+void *dev_alloc_uninit(const device *d, size_t bytes) { return alloc_impl(d, bytes, 0); }
 
 void dev_free(const device *d, void *p) {
   if (!p) return;

@@ -43,6 +43,8 @@ int dev_is_host(const device *d);
 int device_set_precision(const device *d, const char *name);
 
 void *dev_alloc(const device *d, size_t bytes);  // zeroed; bytes 0 gives a valid pointer
+// Not initialised (host pages are not touched until used: activation arenas).
+void *dev_alloc_uninit(const device *d, size_t bytes);
 void dev_free(const device *d, void *p);
 void dev_upload(const device *d, void *dst, const void *src_host, size_t bytes);
 void dev_download(const device *d, void *dst_host, const void *src, size_t bytes);

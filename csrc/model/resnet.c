@@ -170,9 +170,9 @@ static void conv_bn_backward(const resnet_conv_bn *u, model_ctx *ctx, const tens
                              param_ptr(t, u->bn_rv), param_grad_ptr(t, u->bn_w),
                              param_grad_ptr(t, u->bn_b));
   if (!u->trainable && !dx) return;
-  // dconv = g * scale per channel (0 + v is v exactly: same values as a direct write).
-  float *dconv = arena_zeros(ctx->arena, n * c * hw);
-  channel_affine_backward(dv, n, c, hw, a->scale, g, dconv);
+  // dconv = g * scale per channel, written in one pass (g * s + 0 is g * s exactly).
+  float *dconv = arena_floats(ctx->arena, n * c * hw);
+  affine_add_relu_forward(dv, n, c, hw, g, a->scale, arena_zeros(ctx->arena, c), NULL, 0, dconv);
   conv2d_backward(dv, &d, x->data, param_ptr(t, u->w), dconv, dx,
                   u->trainable ? param_grad_ptr(t, u->w) : NULL, NULL);
 }
