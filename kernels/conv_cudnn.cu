@@ -47,25 +47,15 @@ extern "C" int cuda_deterministic(void) { return g_deterministic; }
 // ---- handle and workspace ----
 
 static cudnnHandle_t g_cudnn;
-static void *g_ws;
-static size_t g_ws_bytes;
+// Grow-only: grows when a shape is planned, never in steady state.
+static cuda_workspace g_ws = {NULL, 0, NULL, 0, 0, "cuDNN workspace"};
+static cudaStream_t g_stream;  // the stream the handle is bound to
 
 static cudnnHandle_t cudnn_handle(cudaStream_t stream) {
   if (!g_cudnn) cudnnCheck(cudnnCreate(&g_cudnn));
   cudnnCheck(cudnnSetStream(g_cudnn, stream));
+  g_stream = stream;
   return g_cudnn;
-}
-
-// Grow-only: called when a shape is planned, never in steady state.
-static void workspace_reserve(size_t bytes) {
-  if (bytes <= g_ws_bytes) return;
-  bytes = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);  // whole MiB
-  if (g_ws) {
-    cudaCheck(cudaDeviceSynchronize());  // earlier calls may still be using it
-    cudaCheck(cudaFree(g_ws));
-  }
-  cudaCheck(cudaMalloc(&g_ws, bytes));
-  g_ws_bytes = bytes;
 }
 
 // ---- plan cache ----
@@ -223,7 +213,7 @@ static void choose_fwd(cudnnHandle_t h, cudnn_plan *p, int m) {
         ws > CUDNN_WS_LIMIT)
       continue;
     p->fwd[m] = (int)perf[i].algo;
-    workspace_reserve(ws);
+    cuda_workspace_get(&g_ws, ws, g_stream);
     return;
   }
   refusal_note(&p->key, "no usable forward algorithm");
@@ -250,7 +240,7 @@ static void choose_bwd_data(cudnnHandle_t h, cudnn_plan *p, int m) {
         ws > CUDNN_WS_LIMIT)
       continue;
     p->bwd_data[m] = (int)perf[i].algo;
-    workspace_reserve(ws);
+    cuda_workspace_get(&g_ws, ws, g_stream);
     return;
   }
   refusal_note(&p->key, "no usable backward-data algorithm");
@@ -277,7 +267,7 @@ static void choose_bwd_filter(cudnnHandle_t h, cudnn_plan *p, int m) {
         ws > CUDNN_WS_LIMIT)
       continue;
     p->bwd_filter[m] = (int)perf[i].algo;
-    workspace_reserve(ws);
+    cuda_workspace_get(&g_ws, ws, g_stream);
     return;
   }
   refusal_note(&p->key, "no usable backward-filter algorithm");
@@ -304,8 +294,9 @@ extern "C" int conv2d_forward_cudnn(const conv2d_desc *d, const float *x, const 
   if (p->fwd[m] == ALGO_UNSET) choose_fwd(h, p, m);
   if (p->fwd[m] == ALGO_NONE) return 0;
   const float one = 1.0f, zero = 0.0f;
+  void *ws = cuda_workspace_get(&g_ws, 0, s);
   cudnnCheck(cudnnConvolutionForward(h, &one, p->xd, x, p->wd, w, p->cd,
-                                     (cudnnConvolutionFwdAlgo_t)p->fwd[m], g_ws, g_ws_bytes, &zero,
+                                     (cudnnConvolutionFwdAlgo_t)p->fwd[m], ws, g_ws.bytes, &zero,
                                      p->yd, y));
   // y = 1 * bias + 1 * y: one float add per element, the CPU's.
   if (bias) cudnnCheck(cudnnAddTensor(h, &one, p->bd, bias, &one, p->yd, y));
@@ -330,14 +321,15 @@ extern "C" int conv2d_backward_cudnn(const conv2d_desc *d, const float *x, const
     channel_sum_accumulate_cuda(d->n, d->c_out, P, dy, dbias, s);
   }
   const float one = 1.0f;
+  void *ws = cuda_workspace_get(&g_ws, 0, s);
   if (dw)
     cudnnCheck(cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, dy, p->cd,
                                               (cudnnConvolutionBwdFilterAlgo_t)p->bwd_filter[m],
-                                              g_ws, g_ws_bytes, &one, p->wd, dw));
+                                              ws, g_ws.bytes, &one, p->wd, dw));
   if (dx)
     cudnnCheck(cudnnConvolutionBackwardData(h, &one, p->wd, w, p->yd, dy, p->cd,
-                                            (cudnnConvolutionBwdDataAlgo_t)p->bwd_data[m], g_ws,
-                                            g_ws_bytes, &one, p->xd, dx));
+                                            (cudnnConvolutionBwdDataAlgo_t)p->bwd_data[m], ws,
+                                            g_ws.bytes, &one, p->xd, dx));
   return 1;
 }
 

@@ -18,6 +18,21 @@ const char *masa_cublas_status_string(cublasStatus_t s);
 // The process's one cuBLAS handle (created on first use, FP32 pedantic math: no TF32, for
 // parity with the CPU twins), bound to `stream`. Not thread-safe: one host thread drives the GPU.
 cublasHandle_t masa_cublas(cudaStream_t stream);
+
+// A grow-only device scratch buffer (kernels/runtime.cu), used in stream order: get() returns at
+// least `bytes` (growing to a power of two of at least 1 MiB, the old buffer freed once the device
+// is idle, so there is no cudaMalloc in steady state) that work queued on `stream` may overwrite;
+// a call from another stream than the last first waits for the device. One CUDA device per
+// process (a different current device is an error).
+typedef struct {
+  void *p;
+  size_t bytes;
+  cudaStream_t stream;
+  int device, used;
+  const char *name;  // for the error message
+} cuda_workspace;
+void *cuda_workspace_get(cuda_workspace *w, size_t bytes, cudaStream_t stream);
+void cuda_workspace_release(cuda_workspace *w);  // waits for the device, frees
 // The bf16 GEMM handle (default math: tensor cores, no reduced-precision reductions); used only
 // by kernels/precision.cu.
 cublasHandle_t masa_cublas_bf16(cudaStream_t stream);

@@ -277,38 +277,7 @@ static int dcn_dx_key_bits(int64_t hw_in) {
   return bits;
 }
 
-// Grow-only workspace, used in stream order; a call on another stream than the previous one first
-// waits for the device (work still queued on the old stream may be reading it).
-static struct {
-  void *p;
-  size_t bytes;
-  cudaStream_t stream;
-  int device, used;
-} g_dx_ws;
-
-static void *dcn_dx_workspace(size_t bytes, cudaStream_t stream) {
-  int dev = 0;
-  cudaCheck(cudaGetDevice(&dev));
-  if (g_dx_ws.p && g_dx_ws.device != dev) {
-    masa_die(__FILE__, __LINE__, "workspace", "masa",
-             "DCN dx workspace belongs to another CUDA device (one device per process)");
-  }
-  if (g_dx_ws.used && stream != g_dx_ws.stream) cudaCheck(cudaDeviceSynchronize());
-  if (bytes > g_dx_ws.bytes) {
-    if (g_dx_ws.p) {
-      cudaCheck(cudaDeviceSynchronize());  // earlier calls may still be using it
-      cudaCheck(cudaFree(g_dx_ws.p));
-    }
-    size_t cap = (size_t)1 << 20;  // grow by >= 2x so that resizes are rare
-    while (cap < bytes) cap *= 2;
-    cudaCheck(cudaMalloc(&g_dx_ws.p, cap));
-    g_dx_ws.bytes = cap;
-    g_dx_ws.device = dev;
-  }
-  g_dx_ws.stream = stream;
-  g_dx_ws.used = 1;
-  return g_dx_ws.p;
-}
+static cuda_workspace g_dx_ws = {NULL, 0, NULL, 0, 0, "DCN dx workspace"};
 
 // Carves 256-byte aligned pieces out of one buffer (base NULL: only measures).
 typedef struct {
@@ -367,7 +336,7 @@ static void dcn_dx_deterministic(const dcn_desc *d, const float *offset, const f
     dcn_dx_ws w;
     dcn_carver measure = {NULL, 0};
     const size_t need = dcn_dx_layout(&measure, &w, n, hw_in, temp_bytes);
-    dcn_carver cv = {(char *)dcn_dx_workspace(need, stream), 0};
+    dcn_carver cv = {(char *)cuda_workspace_get(&g_dx_ws, need, stream), 0};
     dcn_dx_layout(&cv, &w, n, hw_in, temp_bytes);
     dcn_dx_list_kernel<<<blocks_for(taps * nq, 256), 256, 0, stream>>>(
         *d, offset, mask, b, p0, np, q0, nq, w.key_in, w.id_in, w.wc, w.colx, w.mt);

@@ -28,52 +28,21 @@
 
 static int g_bf16;  // process-wide GEMM precision: 0 fp32, 1 bf16
 
-static struct {
-  __nv_bfloat16 *p;
-  size_t elems;        // capacity in bf16 elements
-  cudaStream_t stream; // stream of the last GEMM that used the buffer
-  int device;          // CUDA device the buffer lives on
-  int used;            // p has been handed to at least one GEMM
-} g_ws;
-
-static void workspace_release(void) {
-  if (!g_ws.p) return;
-  cudaCheck(cudaDeviceSynchronize());  // no queued GEMM may still read it
-  cudaCheck(cudaFree(g_ws.p));
-  g_ws.p = NULL;
-  g_ws.elems = 0;
-  g_ws.used = 0;
-}
+static cuda_workspace g_ws = {NULL, 0, NULL, 0, 0, "bf16 GEMM workspace"};
 
 extern "C" void cuda_set_precision(int bf16) {
   g_bf16 = bf16 ? 1 : 0;
-  if (!g_bf16) workspace_release();
+  if (!g_bf16) cuda_workspace_release(&g_ws);
 }
 
 extern "C" int cuda_precision_bf16(void) { return g_bf16; }
 
-extern "C" size_t cuda_bf16_workspace_bytes(void) { return g_ws.elems * sizeof(__nv_bfloat16); }
+extern "C" size_t cuda_bf16_workspace_bytes(void) { return g_ws.bytes; }
 
 // At least `elems` bf16 elements of scratch, safe to overwrite by work queued on `stream`.
 static __nv_bfloat16 *workspace(size_t elems, cudaStream_t stream) {
-  int dev = 0;
-  cudaCheck(cudaGetDevice(&dev));
-  if (g_ws.p && g_ws.device != dev) {
-    masa_die(__FILE__, __LINE__, "workspace", "masa",
-             "bf16 GEMM workspace belongs to another CUDA device (one device per process)");
-  }
-  if (g_ws.used && stream != g_ws.stream) cudaCheck(cudaDeviceSynchronize());
-  if (!g_ws.p || elems > g_ws.elems) {  // never NULL, even for k == 0 (nothing to pack)
-    workspace_release();
-    size_t cap = (size_t)1 << 20;  // 2 MB at least; grow by >= 2x so resizes are rare
-    while (cap < elems) cap *= 2;
-    cudaCheck(cudaMalloc((void **)&g_ws.p, cap * sizeof(__nv_bfloat16)));
-    g_ws.elems = cap;
-    g_ws.device = dev;
-  }
-  g_ws.stream = stream;
-  g_ws.used = 1;
-  return g_ws.p;
+  // Never NULL, even for k == 0 (nothing to pack).
+  return (__nv_bfloat16 *)cuda_workspace_get(&g_ws, elems * sizeof(__nv_bfloat16), stream);
 }
 
 // dst[b*dstride + j*ldd + i] = bf16_rn(src[b*sstride + j*lds + i]) for i < rows, j < cols,

@@ -296,10 +296,9 @@ static __global__ void output_kernel(int64_t cap, const int *nkeep, const int *k
 
 // ---- workspace ----
 
-static void *g_ws;
-static size_t g_ws_bytes;
+static cuda_workspace g_ws = {NULL, 0, NULL, 0, 0, "RPN proposal workspace"};
 
-extern "C" size_t rpn_cuda_workspace_bytes(void) { return g_ws_bytes; }
+extern "C" size_t rpn_cuda_workspace_bytes(void) { return g_ws.bytes; }
 
 // Carves 256-byte aligned pieces out of one buffer (base NULL: only measures).
 typedef struct {
@@ -407,12 +406,7 @@ extern "C" int64_t rpn_proposals_cuda(int num_levels, int num_anchors, const flo
   rpn_ws ws;
   carver measure = {NULL, 0};
   size_t need = layout(&measure, &ws, sort_n, total, cb_max, temp_bytes);
-  if (need > g_ws_bytes) {
-    if (g_ws) cudaCheck(cudaFree(g_ws));  // cudaFree waits for queued work that may use it
-    cudaCheck(cudaMalloc(&g_ws, need));
-    g_ws_bytes = need;
-  }
-  carver cv = {(char *)g_ws, 0};
+  carver cv = {(char *)cuda_workspace_get(&g_ws, need, stream), 0};
   layout(&cv, &ws, sort_n, total, cb_max, temp_bytes);
 
   decode_args da;

@@ -90,3 +90,32 @@ extern "C" cublasHandle_t masa_cublas_bf16(cudaStream_t stream) {
   cublasCheck(cublasSetStream(g_cublas_bf16, stream));
   return g_cublas_bf16;
 }
+
+extern "C" void *cuda_workspace_get(cuda_workspace *w, size_t bytes, cudaStream_t stream) {
+  int dev = 0;
+  cudaCheck(cudaGetDevice(&dev));
+  if (w->p && w->device != dev)
+    masa_die(__FILE__, __LINE__, w->name, "masa",
+             "workspace belongs to another CUDA device (one device per process)");
+  if (w->used && stream != w->stream) cudaCheck(cudaDeviceSynchronize());
+  if (!w->p || bytes > w->bytes) {
+    cuda_workspace_release(w);
+    size_t cap = (size_t)1 << 20;
+    while (cap < bytes) cap *= 2;  // grow by >= 2x: resizes are rare
+    cudaCheck(cudaMalloc(&w->p, cap));
+    w->bytes = cap;
+    w->device = dev;
+  }
+  w->stream = stream;
+  w->used = 1;
+  return w->p;
+}
+
+extern "C" void cuda_workspace_release(cuda_workspace *w) {
+  if (!w->p) return;
+  cudaCheck(cudaDeviceSynchronize());  // queued work may still use it
+  cudaCheck(cudaFree(w->p));
+  w->p = NULL;
+  w->bytes = 0;
+  w->used = 0;
+}

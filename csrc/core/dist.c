@@ -146,20 +146,6 @@ static int nccl_ready(const dist_ctx *d) {
 }
 #endif
 
-int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, dist_ctx *d) {
-#if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
-  if (dev->kind == DEV_CUDA && nccl_ready(d)) {
-    cudaStream_t s = (cudaStream_t)dev->stream;
-    ncclCheck(ncclAllReduce(buf, buf, (size_t)count, ncclFloat, ncclSum, g_nccl, s));
-    cudaCheck(cudaStreamSynchronize(s));
-    return MASA_OK;
-  }
-#else
-  (void)buf, (void)count, (void)d;
-#endif
-  (void)dev;
-  return MASA_ERR;
-}
 
 int dist_device_allreduce_start(const device *dev, float *buf, int64_t count, dist_ctx *d) {
 #if defined(MASA_HAVE_CUDA) && defined(MASA_HAVE_MPI)
@@ -186,6 +172,13 @@ void dist_device_allreduce_wait(const device *dev) {
 #else
   (void)dev;
 #endif
+}
+
+int dist_device_allreduce_sum_f32(const device *dev, float *buf, int64_t count, dist_ctx *d) {
+  if (dist_device_allreduce_start(dev, buf, count, d) != MASA_OK) return MASA_ERR;
+  dist_device_allreduce_wait(dev);
+  dev_sync(dev);
+  return MASA_OK;
 }
 
 void dist_device_finalize(void) {

@@ -82,28 +82,15 @@ void bbox_head_forward(const bbox_head *m, model_ctx *ctx, const tensor *feats, 
   a->feats = feats;
   a->rois = rois;
   a->k = k;
-  int64_t nc = cfg->num_classes + 1, s = cfg->roi.out_size;
+  int64_t nc = cfg->num_classes + 1;
   masa_assert(feats[0].shape[1] == cfg->in_channels);
   a->cls = ctx_tensor(ctx, 2, (int64_t[]){k, nc});
   a->reg = ctx_tensor(ctx, 2, (int64_t[]){k, 4});
   if (k == 0) return;
-  a->roi_feats = ctx_tensor4(ctx, k, cfg->in_channels, s, s);
-  roi_extractor_forward(ctx_dev(ctx), &cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
-  const tensor *x = &a->roi_feats;
-  for (int i = 0; i < m->num_convs; i++) {
-    conv_module_forward(&m->convs[i], ctx, x, &a->convs[i]);
-    x = &a->convs[i].out;
-  }
-  const float *h = x->data;
-  int64_t in = flat_dim(m);
-  for (int i = 0; i < m->num_fcs; i++) {
-    a->fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->fc_channels});
-    linear_forward(ctx_dev(ctx), k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
-                       param_ptr(t, m->fc_b[i]), a->fcs[i].data);
-    relu_forward(ctx_dev(ctx), k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
-    h = a->fcs[i].data;
-    in = cfg->fc_channels;
-  }
+  roi_trunk r = {&cfg->roi, feats, rois, NULL, k, flat_dim(m), m->num_convs, m->convs, NULL,
+                 m->num_fcs, cfg->fc_channels, m->fc_w, m->fc_b, NULL, cfg->trainable};
+  int64_t in;
+  const float *h = roi_trunk_forward(&r, ctx, &a->roi_feats, a->convs, a->fcs, &in);
   linear_forward(ctx_dev(ctx), k, in, nc, h, param_ptr(t, m->cls_w), param_ptr(t, m->cls_b), a->cls.data);
   linear_forward(ctx_dev(ctx), k, in, 4, h, param_ptr(t, m->reg_w), param_ptr(t, m->reg_b), a->reg.data);
 }

@@ -2,6 +2,31 @@
 
 #include "ops/conv.h"
 
+const float *roi_trunk_forward(const roi_trunk *r, model_ctx *ctx, tensor *roi_feats,
+                               conv_module_acts *conv_acts, tensor *fcs, int64_t *width) {
+  param_table *t = ctx->params;
+  int64_t k = r->k, s = r->roi->out_size;
+  *roi_feats = ctx_tensor4(ctx, k, r->feats[0].shape[1], s, s);
+  roi_extractor_forward(ctx_dev(ctx), r->roi, r->feats, k, r->rois, roi_feats->data, NULL);
+  const tensor *x = roi_feats;
+  for (int i = 0; i < r->num_convs; i++) {
+    conv_module_forward(&r->convs[i], ctx, x, &conv_acts[i]);
+    x = &conv_acts[i].out;
+  }
+  const float *h = x->data;
+  int64_t in = r->flat;
+  for (int i = 0; i < r->num_fcs; i++) {
+    fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, r->fc_channels});
+    linear_forward(ctx_dev(ctx), k, in, r->fc_channels, h, param_ptr(t, r->fc_w[i]),
+                   param_ptr(t, r->fc_b[i]), fcs[i].data);
+    relu_forward(ctx_dev(ctx), k * r->fc_channels, fcs[i].data, fcs[i].data);
+    h = fcs[i].data;
+    in = r->fc_channels;
+  }
+  *width = in;
+  return h;
+}
+
 const float *roi_trunk_output(const roi_trunk *r, int64_t *width) {
   *width = r->num_fcs > 0 ? r->fc_channels : r->flat;
   return r->num_fcs > 0 ? r->fcs[r->num_fcs - 1].data

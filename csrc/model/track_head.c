@@ -76,27 +76,13 @@ void track_head_forward(const track_head *m, model_ctx *ctx, const tensor *feats
   a->feats = feats;
   a->rois = rois;
   a->k = k;
-  int64_t s = cfg->roi.out_size;
   masa_assert(feats[0].shape[1] == cfg->in_channels);
   a->embed = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->embed_channels});
   if (k == 0) return;  // no RoIs: an empty embedding, nothing for backward
-  a->roi_feats = ctx_tensor4(ctx, k, cfg->in_channels, s, s);
-  roi_extractor_forward(ctx_dev(ctx), &cfg->roi, feats, k, rois, a->roi_feats.data, NULL);
-  const tensor *x = &a->roi_feats;
-  for (int i = 0; i < cfg->num_convs; i++) {
-    conv_module_forward(&m->convs[i], ctx, x, &a->convs[i]);
-    x = &a->convs[i].out;
-  }
-  const float *h = x->data;
-  int64_t in = flat_dim(m);
-  for (int i = 0; i < cfg->num_fcs; i++) {
-    a->fcs[i] = ctx_tensor(ctx, 2, (int64_t[]){k, cfg->fc_channels});
-    linear_forward(ctx_dev(ctx), k, in, cfg->fc_channels, h, param_ptr(t, m->fc_w[i]),
-                       param_ptr(t, m->fc_b[i]), a->fcs[i].data);
-    relu_forward(ctx_dev(ctx), k * cfg->fc_channels, a->fcs[i].data, a->fcs[i].data);
-    h = a->fcs[i].data;
-    in = cfg->fc_channels;
-  }
+  roi_trunk r = {&cfg->roi, feats, rois, NULL, k, flat_dim(m), cfg->num_convs, m->convs, NULL,
+                 cfg->num_fcs, cfg->fc_channels, m->fc_w, m->fc_b, NULL, cfg->trainable};
+  int64_t in;
+  const float *h = roi_trunk_forward(&r, ctx, &a->roi_feats, a->convs, a->fcs, &in);
   linear_forward(ctx_dev(ctx), k, in, cfg->embed_channels, h, param_ptr(t, m->embed_w),
                      param_ptr(t, m->embed_b), a->embed.data);
 }
